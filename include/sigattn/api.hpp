@@ -52,6 +52,15 @@ enum class SigmoidMode : int32_t {
   kFast = 1,
 };
 
+/// Which kernel family runs. kAuto picks the fastest one registered for the running device (the
+/// Hopper path on compute capability 9.0, the portable path elsewhere); the others force a path,
+/// for comparisons and benchmarks, and return kErrorArchMismatch where it cannot run.
+enum class Path : int32_t {
+  kAuto = 0,
+  kPortable = 1,  ///< sm_80 and newer: mma.sync, ldmatrix, cp.async
+  kHopper = 2,    ///< sm_90a: wgmma, TMA, warp specialisation
+};
+
 /// Outcome of a call. Every invalid call returns an error status and launches nothing.
 enum class Status : int32_t {
   kSuccess = 0,
@@ -121,6 +130,7 @@ struct FwdParams {
   const float* bias_per_batch = nullptr;     ///< fp32[batch] device array, BiasMode::kPerBatch
   Causal causal = Causal::kNone;
   SigmoidMode sigmoid = SigmoidMode::kAccurate;
+  Path path = Path::kAuto;
 };
 
 /// Parameters of the backward pass. `fwd` describes the forward exactly as it was run (its `o`
