@@ -1,8 +1,10 @@
 // sigattn: fused sigmoid attention for padded batches of variable-length sequences.
 //
 // Host-only declarations: parameter structs, status codes and the entry points. Plain C++17; no
-// device code. Programs that include only this header link the definitions from one translation
-// unit that defines SIGATTN_DEFINE_API before including <sigattn/sigattn.cuh>.
+// device code. Two ways to use the library, one per program:
+//  - header-only: every translation unit includes <sigattn/sigattn.cuh> (inline definitions);
+//  - compiled once: translation units include this header, and exactly one .cu file defines
+//    SIGATTN_DEFINE_API before including <sigattn/sigattn.cuh>, emitting the definitions.
 #pragma once
 
 #include <cstddef>
@@ -11,15 +13,6 @@
 #include <cuda_runtime_api.h>
 
 #include "sigattn/version.hpp"
-
-// Every non-template definition in the library is marked SIGATTN_API. In the default
-// (header-only) mode they are inline; with SIGATTN_DEFINE_API the one translation unit that
-// defines them emits ordinary external definitions for the rest of the program to link.
-#if defined(SIGATTN_DEFINE_API)
-#define SIGATTN_API
-#else
-#define SIGATTN_API inline
-#endif
 
 namespace sigattn {
 
@@ -153,32 +146,32 @@ struct BwdParams {
 };
 
 /// Human-readable name of a status ("success", "invalid argument", ...). Never null.
-SIGATTN_API char const* to_string(Status status);
+char const* to_string(Status status);
 /// Human-readable description of a result, including the CUDA error name when there is one.
-SIGATTN_API char const* to_string(Result result);
+char const* to_string(Result result);
 
 /// Would forward() accept these parameters on device `device_id`? Checks everything forward()
 /// checks (pointers, sizes, strides, alignment, a registered config for the device's
 /// architecture) and launches nothing. Does not read device memory.
-SIGATTN_API Result can_implement(FwdParams const& params, int device_id);
+Result can_implement(FwdParams const& params, int device_id);
 /// As above, for backward().
-SIGATTN_API Result can_implement(BwdParams const& params, int device_id);
+Result can_implement(BwdParams const& params, int device_id);
 
 /// Bytes of device workspace forward() needs for these parameters: 0 today; a split-KV path may
 /// need some later. The caller allocates it.
-SIGATTN_API size_t workspace_bytes(FwdParams const& params);
+size_t workspace_bytes(FwdParams const& params);
 /// Bytes of device workspace backward() needs (fp32 dQ accumulators and, for GQA or the
 /// deterministic mode, partial dK/dV buffers). The caller allocates it; it need not be zeroed.
-SIGATTN_API size_t workspace_bytes(BwdParams const& params);
+size_t workspace_bytes(BwdParams const& params);
 
 /// Runs the forward on `stream` (asynchronous; nothing is synchronised, nothing allocated). Uses
 /// the current CUDA device. A zero-size problem (batch, heads or lengths of 0) is a successful
 /// no-op. On any invalid input it returns the error and launches nothing.
-SIGATTN_API Result forward(FwdParams const& params, cudaStream_t stream);
+Result forward(FwdParams const& params, cudaStream_t stream);
 
 /// Runs the backward on `stream`. `workspace` must hold workspace_bytes(params) bytes of device
 /// memory (it may be null when that is 0), 16-byte aligned, and must not be used by other work
 /// while this call's kernels run.
-SIGATTN_API Result backward(BwdParams const& params, void* workspace, cudaStream_t stream);
+Result backward(BwdParams const& params, void* workspace, cudaStream_t stream);
 
 }  // namespace sigattn
