@@ -1,0 +1,110 @@
+// Runtime values -> registry row -> compile-time kernel. A row is chosen from kKernelConfigs by
+// direction, head dim, dtype, requested path and the device's compute capability; the launcher of
+// that row is then instantiated with the row's constants. Nothing falls through to a "nearest"
+// config: an unmatched request returns kErrorNotSupported (or kErrorArchMismatch when a row exists
+// but the device is too old for it).
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include "sigattn/api.hpp"
+#include "sigattn/detail/numeric.cuh"
+#include "sigattn/host/registry.hpp"
+
+namespace sigattn::detail {
+
+/// DType -> element type.
+template <DType T>
+using ElementOf = std::conditional_t<T == DType::kBF16, __nv_bfloat16, __half>;
+
+/// Can a kernel of this row run on a device of compute capability `cc`? sm_90a code runs on 9.0
+/// only; the portable code on its minimum and everything newer.
+constexpr bool runs_on(KernelConfig const& c, int cc) {
+  return c.path == Path::kHopper ? cc == 90 : cc >= c.min_cc;
+}
+
+/// What a request asks of the registry.
+struct ConfigQuery {
+  Direction direction;
+  int head_dim;
+  DType dtype;
+  Path path;  // kPortable or kHopper, never kAuto here
+};
+
+constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
+  return c.direction == q.direction && c.head_dim == q.head_dim && c.dtype == q.dtype &&
+         c.path == q.path && is_enabled(c);
+}
+
+/// Index of the first row matching `q` that runs on `cc`, or -1; `exists` reports whether any row
+/// matches `q` regardless of the device.
+inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
+  int found = -1;
+  *exists = false;
+  for (size_t i = 0; i < kNumKernelConfigs; ++i) {
+    if (!matches(kKernelConfigs[i], q)) continue;
+    *exists = true;
+    if (found < 0 && runs_on(kKernelConfigs[i], cc)) found = static_cast<int>(i);
+  }
+  return found;
+}
+
+/// Picks the row for a request, resolving Path::kAuto to the fastest path the device runs.
+inline Result select_config(Direction dir, int head_dim, DType dtype, Path path, int cc,
+                            int* row) {
+  bool any_exists = false;
+  Path const order[2] = {Path::kHopper, Path::kPortable};
+  for (Path candidate : order) {
+    if (path != Path::kAuto && path != candidate) continue;
+    bool exists = false;
+    int r = find_config(ConfigQuery{dir, head_dim, dtype, candidate}, cc, &exists);
+    any_exists = any_exists || exists;
+    if (r >= 0) {
+      *row = r;
+      return Result{};
+    }
+  }
+  return Result{any_exists ? Status::kErrorArchMismatch : Status::kErrorNotSupported,
+                cudaSuccess};
+}
+
+template <size_t Index, class Launch>
+bool call_if_row(size_t row, Launch& launch, Result& out) {
+  if constexpr (is_enabled(kKernelConfigs[Index])) {
+    if (row == Index) {
+      out = launch(std::integral_constant<size_t, Index>{});
+      return true;
+    }
+  }
+  return false;
+}
+
+template <class Launch, size_t... Index>
+Result visit_row_impl(size_t row, Launch& launch, std::index_sequence<Index...>) {
+  Result out{Status::kErrorNotSupported, cudaSuccess};
+  (call_if_row<Index>(row, launch, out) || ...);
+  return out;
+}
+
+/// Calls `launch(std::integral_constant<size_t, row>{})`: the runtime row index becomes a
+/// compile-time one, so the launcher can read kKernelConfigs[row] in constant expressions.
+template <class Launch>
+Result visit_row(size_t row, Launch&& launch) {
+  return visit_row_impl(row, launch, std::make_index_sequence<kNumKernelConfigs>{});
+}
+
+/// Compute capability (major * 10 + minor) of a device.
+inline Result device_cc(int device, int* cc) {
+  int major = 0;
+  int minor = 0;
+  cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  if (e == cudaSuccess)
+    e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  if (e != cudaSuccess) return Result{Status::kErrorCuda, e};
+  *cc = major * 10 + minor;
+  return Result{};
+}
+
+}  // namespace sigattn::detail

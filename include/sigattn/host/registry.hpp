@@ -1,0 +1,77 @@
+// The one table of supported kernel configurations. The dispatcher, the tests and the benchmark
+// all iterate kKernelConfigs; adding a row (and, for a new path, its launcher) is the whole job
+// of adding a config. Plain host C++: no device code.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sigattn/api.hpp"
+
+// Compile-time pruning: define any of these to 0 (the CMake cache options SIGATTN_HEAD_DIMS and
+// SIGATTN_DTYPES do it) to leave the matching rows out of the dispatcher and its instantiations.
+#ifndef SIGATTN_ENABLE_HDIM_64
+#define SIGATTN_ENABLE_HDIM_64 1
+#endif
+#ifndef SIGATTN_ENABLE_HDIM_128
+#define SIGATTN_ENABLE_HDIM_128 1
+#endif
+#ifndef SIGATTN_ENABLE_BF16
+#define SIGATTN_ENABLE_BF16 1
+#endif
+#ifndef SIGATTN_ENABLE_FP16
+#define SIGATTN_ENABLE_FP16 1
+#endif
+
+namespace sigattn {
+
+/// Which pass a kernel computes.
+enum class Direction : int32_t { kForward = 0, kBackward = 1 };
+
+/// Tile shape of one kernel: query rows and key rows per CTA tile, warps, pipeline stages.
+struct TileConfig {
+  int32_t tile_q;
+  int32_t tile_kv;
+  int32_t warps;
+  int32_t stages;
+};
+
+/// One supported (direction, path, head dim, dtype) with the tile it runs and the oldest compute
+/// capability (major * 10 + minor) it needs.
+struct KernelConfig {
+  Direction direction;
+  Path path;
+  int32_t min_cc;
+  int32_t head_dim;
+  DType dtype;
+  TileConfig tile;
+};
+
+// docs/tuning.md gives the reason and the benchmark command behind every row.
+inline constexpr KernelConfig kKernelConfigs[] = {
+    // Portable forward (sm_80+): 4 warps x 32 query rows, 64-key tiles, double-buffered K/V.
+    {Direction::kForward, Path::kPortable, 80, 64, DType::kBF16, {128, 64, 4, 2}},
+    {Direction::kForward, Path::kPortable, 80, 64, DType::kFP16, {128, 64, 4, 2}},
+    {Direction::kForward, Path::kPortable, 80, 128, DType::kBF16, {128, 32, 4, 3}},
+    {Direction::kForward, Path::kPortable, 80, 128, DType::kFP16, {128, 32, 4, 3}},
+};
+
+inline constexpr size_t kNumKernelConfigs = sizeof(kKernelConfigs) / sizeof(kKernelConfigs[0]);
+
+/// False for rows pruned at compile time.
+constexpr bool is_enabled(KernelConfig const& c) {
+  bool hdim = (c.head_dim == 64 && SIGATTN_ENABLE_HDIM_64) ||
+              (c.head_dim == 128 && SIGATTN_ENABLE_HDIM_128);
+  bool dtype = (c.dtype == DType::kBF16 && SIGATTN_ENABLE_BF16) ||
+               (c.dtype == DType::kFP16 && SIGATTN_ENABLE_FP16);
+  return hdim && dtype;
+}
+
+/// Human-readable names, for tests and benchmark tables.
+constexpr char const* to_string(DType t) { return t == DType::kBF16 ? "bf16" : "fp16"; }
+constexpr char const* to_string(Path p) {
+  return p == Path::kHopper ? "hopper" : p == Path::kPortable ? "portable" : "auto";
+}
+constexpr char const* to_string(Direction d) { return d == Direction::kForward ? "fwd" : "bwd"; }
+
+}  // namespace sigattn

@@ -1,0 +1,23 @@
+// Thin __global__ entry points of the forward kernels.
+#pragma once
+
+#include "sigattn/kernel/fwd_args.cuh"
+#include "sigattn/kernel/sm80/fwd_mainloop.cuh"
+
+namespace sigattn::kernel {
+
+/// Portable forward: one CTA per work tile; the loop only matters when there are more tiles than
+/// a grid may have blocks (2^31 - 1).
+template <class Traits, class Sigmoid>
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm)
+    sm80_fwd_kernel(__grid_constant__ FwdArgs const args) {
+#if SIGATTN_ARCH_SM80_PLUS
+  extern __shared__ __align__(128) char smem[];
+  for (int64_t t = blockIdx.x; t < args.num_tiles; t += gridDim.x) {
+    sm80::fwd_tile<Traits, Sigmoid>(args, smem, t);
+    __syncthreads();  // the next tile's loads overwrite shared memory this one still reads
+  }
+#endif
+}
+
+}  // namespace sigattn::kernel

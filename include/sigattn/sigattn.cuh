@@ -1,0 +1,112 @@
+// Umbrella header for nvcc users: the API and every definition.
+//
+// Header-only use: include this header wherever the library is called (definitions are inline).
+// Compiled-once use: include <sigattn/api.hpp> everywhere and this header in exactly one .cu file,
+// after `#define SIGATTN_DEFINE_API`. A program uses one mode or the other, never both.
+#pragma once
+
+#include <cstdio>
+
+#include "sigattn/api.hpp"
+#include "sigattn/host/dispatch.cuh"
+#include "sigattn/host/launch.cuh"
+#include "sigattn/host/registry.hpp"
+#include "sigattn/host/validate.hpp"
+
+#if defined(SIGATTN_DEFINE_API)
+#define SIGATTN_API
+#else
+#define SIGATTN_API inline
+#endif
+
+namespace sigattn {
+
+SIGATTN_API char const* to_string(Status status) {
+  switch (status) {
+    case Status::kSuccess:
+      return "success";
+    case Status::kErrorInvalidArgument:
+      return "invalid argument";
+    case Status::kErrorNotSupported:
+      return "configuration not supported";
+    case Status::kErrorArchMismatch:
+      return "device architecture not supported by this build";
+    case Status::kErrorMisalignedPointer:
+      return "pointer or stride not aligned to 16 bytes";
+    case Status::kErrorCuda:
+      return "CUDA error";
+  }
+  return "unknown status";
+}
+
+/// The text lives in a thread-local buffer until this thread's next call.
+SIGATTN_API char const* to_string(Result result) {
+  if (result.status != Status::kErrorCuda && result.cuda == cudaSuccess)
+    return to_string(result.status);
+  thread_local char buffer[160];
+  std::snprintf(buffer, sizeof(buffer), "%s: %s (%s)", to_string(result.status),
+                cudaGetErrorName(result.cuda), cudaGetErrorString(result.cuda));
+  return buffer;
+}
+
+namespace detail {
+
+/// Shared by can_implement and forward: validation, then the registry row for the device, then
+/// (unless dry_run) the launch.
+inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+  if (Result r = validate(p); !r) return r;
+  if (is_empty(p)) return Result{};
+  int cc = 0;
+  if (Result r = device_cc(device, &cc); !r) return r;
+  int row = -1;
+  if (Result r = select_config(Direction::kForward, p.head_dim, p.dtype, p.path, cc, &row); !r)
+    return r;
+  return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
+    constexpr size_t kRow = decltype(index)::value;
+    if constexpr (kKernelConfigs[kRow].direction == Direction::kForward) {
+      return launch_fwd_row<kRow>(p, device, stream, dry_run);
+    } else {
+      return Result{Status::kErrorNotSupported, cudaSuccess};
+    }
+  });
+}
+
+inline Result current_device(int* device) {
+  cudaError_t e = cudaGetDevice(device);
+  return e == cudaSuccess ? Result{} : Result{Status::kErrorCuda, e};
+}
+
+}  // namespace detail
+
+SIGATTN_API Result can_implement(FwdParams const& params, int device_id) {
+  return detail::run_forward(params, device_id, nullptr, /*dry_run=*/true);
+}
+
+SIGATTN_API Result can_implement(BwdParams const& params, int device_id) {
+  if (Result r = detail::validate(params); !r) return r;
+  (void)device_id;
+  return Result{Status::kErrorNotSupported, cudaSuccess};  // the backward is not registered yet
+}
+
+SIGATTN_API size_t workspace_bytes(FwdParams const&) { return 0; }
+
+SIGATTN_API size_t workspace_bytes(BwdParams const&) { return 0; }
+
+SIGATTN_API Result forward(FwdParams const& params, cudaStream_t stream) {
+  if (Result r = detail::validate(params); !r) return r;
+  if (detail::is_empty(params)) return Result{};
+  int device = 0;
+  if (Result r = detail::current_device(&device); !r) return r;
+  return detail::run_forward(params, device, stream, /*dry_run=*/false);
+}
+
+SIGATTN_API Result backward(BwdParams const& params, void* workspace, cudaStream_t stream) {
+  (void)workspace;
+  (void)stream;
+  if (Result r = detail::validate(params); !r) return r;
+  return Result{Status::kErrorNotSupported, cudaSuccess};  // the backward is not registered yet
+}
+
+}  // namespace sigattn
+
+#undef SIGATTN_API

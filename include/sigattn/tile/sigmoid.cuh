@@ -1,0 +1,50 @@
+// The logistic function on fp32 values, in two flavours. Each takes its argument pre-multiplied
+// by `kPrescale`, so that callers fold that constant into the FMA that forms the argument
+// (t = s * (scale * kPrescale) + bias * kPrescale) and pay nothing for it.
+#pragma once
+
+#include "sigattn/detail/config.cuh"
+
+namespace sigattn::tile {
+
+SIGATTN_DEVICE float ex2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+SIGATTN_DEVICE float tanh_approx(float x) {
+  float y;
+  asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+/// Accurate sigmoid, relative error about 1e-4 everywhere (one MUFU operation per value).
+/// With t = x * log2(e) and u = 2^-|t| in (0, 1]: sigmoid(x) = r for x >= 0 and u * r otherwise,
+/// with r = 1 / (1 + u). Forming u * r instead of 1 - r keeps the relative accuracy for strongly
+/// negative x (the common case with bias = -log n). The reciprocal of d = 1 + u in [1, 2] runs on
+/// the FMA pipe: a quadratic start whose residual 1 - d * r0 is the Chebyshev polynomial
+/// T3(2d - 3) / 99 (so |1 - d * r0| <= 1/99), then one Newton step, which squares the residual
+/// (<= 1.1e-4) and leaves r <= 1 / d, so the result never exceeds 1.
+struct SigmoidAccurate {
+  static constexpr float kPrescale = 1.4426950408889634f;  // log2(e)
+
+  SIGATTN_DEVICE static float apply(float t) {
+    float u = ex2_approx(-fabsf(t));
+    float d = 1.0f + u;
+    float r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
+    float e = fmaf(-d, r, 1.0f);
+    r = fmaf(r, e, r);
+    return (t >= 0.0f ? 1.0f : u) * r;
+  }
+};
+
+/// Fast sigmoid: 0.5 * tanh(x / 2) + 0.5 on tanh.approx. One MUFU operation and one FMA, but
+/// about 1% off near x = -10 and exactly 0 below x = -12 (tanh.approx rounds to -1 there).
+struct SigmoidFast {
+  static constexpr float kPrescale = 0.5f;
+
+  SIGATTN_DEVICE static float apply(float t) { return fmaf(0.5f, tanh_approx(t), 0.5f); }
+};
+
+}  // namespace sigattn::tile
