@@ -286,7 +286,7 @@ TEST_CASE("naive fp32 GPU reference matches fp64", "[reference][small]") {
   SIGATTN_TEST_CUDA(naive_forward(prob.params(), static_cast<float*>(o32.get())));
   std::vector<float> o(o32.bytes() / 4);
   SIGATTN_TEST_CUDA(cudaMemcpy(o.data(), o32.get(), o32.bytes(), cudaMemcpyDeviceToHost));
-  std::vector<double> ref(prob.o().host.size(), 0.0);
+  std::vector<double> ref(static_cast<size_t>(prob.o().elements), 0.0);
   REQUIRE(reference::forward(d, prob.q().host.data(), prob.k().host.data(), prob.v().host.data(),
                              ref.data()));
   Strides dense = reference::bshd_strides(s.max_q_len, s.num_heads, s.head_dim);
