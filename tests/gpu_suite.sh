@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# The GPU suite: everything that needs the GPU machine, in one script.
+#
+#   tests/gpu_suite.sh LOGDIR
+#
+# Steps (SUITE_STEPS, comma-separated, default "build,test,sanitize,bench"):
+#   build     configure (Release, ptxas -v) and build; LOGDIR/build.log, LOGDIR/ptxas.txt,
+#             LOGDIR/sass_summary.txt (HGMMA/HMMA instruction counts per kernel)
+#   test      ctest --output-on-failure (all but install_consumer, which CI covers); LOGDIR/ctest.log
+#   sanitize  compute-sanitizer memcheck + racecheck on each GPU test, cases tagged [small];
+#             LOGDIR/sanitizer.log
+#   bench     build/.../bench/sigattn_bench --quick --json LOGDIR/bench.json > LOGDIR/bench.md
+# A summary goes to stdout and LOGDIR/summary.txt. LOGDIR stays flat (at most 8 files).
+# Later steps run even when earlier ones fail, except that nothing runs after a failed build; the
+# exit status is non-zero when any step failed. The build directory persists between calls, so
+# steps can be split across calls (SUITE_STEPS=build, then SUITE_STEPS=test,sanitize,bench).
+#
+# Environment: SIGATTN_ARCHS (default "90a-real;80-real"), SIGATTN_BUILD_DIR (default build/gpu),
+# SUITE_JOBS (build jobs, default nproc), SUITE_CTEST_JOBS (default 4), SUITE_SANITIZER_TIMEOUT
+# (seconds per sanitizer run, default 300), SIGATTN_COMMIT (reported when git is unavailable).
+# Catch2 comes from .deps/catch2_*.deb (the machine has no network and no catch2 package).
+set -uo pipefail
+
+if [ $# -ne 1 ]; then
+  echo "usage: $0 LOGDIR" >&2
+  exit 2
+fi
+mkdir -p "$1"
+LOGDIR=$(cd "$1" && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${SIGATTN_BUILD_DIR:-$ROOT/build/gpu}
+ARCHS=${SIGATTN_ARCHS:-90a-real;80-real}
+STEPS=",${SUITE_STEPS:-build,test,sanitize,bench},"
+JOBS=${SUITE_JOBS:-$(nproc)}
+CTEST_JOBS=${SUITE_CTEST_JOBS:-4}
+SANITIZER_TIMEOUT=${SUITE_SANITIZER_TIMEOUT:-300}
+CATCH2_ROOT=/tmp/catch2
+export PATH="/usr/local/cuda/bin:/usr/local/cuda/compute-sanitizer:$PATH"
+
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${SIGATTN_COMMIT:-unknown}")
+export SIGATTN_COMMIT="$COMMIT"
+failed=()
+summary=()
+note() { summary+=("$*"); }
+has_step() { [[ "$STEPS" == *",$1,"* ]]; }
+
+note "commit $COMMIT; steps ${STEPS:1:-1}; archs $ARCHS"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  note "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -n 1)"
+fi
+
+# Executables of the GPU tests, one a line (written by tests/CMakeLists.txt).
+gpu_tests() { [ -f "$BUILD/tests/gpu_tests.txt" ] && grep -v '^$' "$BUILD/tests/gpu_tests.txt"; }
+
+unpack_catch2() {
+  [ -f "$CATCH2_ROOT/usr/lib/cmake/Catch2/Catch2Config.cmake" ] && return 0
+  local debs deb
+  debs=("$ROOT"/.deps/catch2_*.deb)
+  deb=${debs[0]}
+  if [ ! -f "$deb" ]; then
+    echo "no .deps/catch2_*.deb" >&2
+    return 1
+  fi
+  mkdir -p "$CATCH2_ROOT"
+  if command -v dpkg >/dev/null 2>&1; then
+    dpkg -x "$deb" "$CATCH2_ROOT"
+  else  # a .deb is an ar archive holding data.tar.*
+    local data
+    data=$(ar t "$deb" | grep '^data\.tar')
+    ar p "$deb" "$data" | tar -xa -C "$CATCH2_ROOT" -f - 2>/dev/null ||
+      ar p "$deb" "$data" | tar -xJ -C "$CATCH2_ROOT" -f -
+  fi
+}
+
+step_build() {
+  local log="$LOGDIR/build.log"
+  : >"$log"
+  if ! unpack_catch2 >>"$log" 2>&1; then
+    note "build: FAILED (cannot unpack Catch2; see build.log)"
+    return 1
+  fi
+  local generator=()
+  command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+  # An existing build dir keeps its generator; only pass one to a fresh directory.
+  [ -f "$BUILD/CMakeCache.txt" ] && generator=()
+  if ! cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+      "-DCMAKE_CUDA_ARCHITECTURES=$ARCHS" -DSIGATTN_PTXAS_VERBOSE=ON \
+      "-DCMAKE_PREFIX_PATH=$CATCH2_ROOT/usr" >>"$log" 2>&1; then
+    note "build: FAILED at configure (see build.log)"
+    return 1
+  fi
+  local start=$SECONDS rc=0
+  cmake --build "$BUILD" -j "$JOBS" >>"$log" 2>&1 || rc=$?
+  note "build: $([ $rc -eq 0 ] && echo ok || echo FAILED) in $((SECONDS - start)) s"
+
+  # ptxas -v output of the TUs compiled in this build (an up-to-date TU prints nothing).
+  grep -E "Compiling entry function|bytes spill|Used [0-9]+ registers" "$log" >"$LOGDIR/ptxas.txt"
+  local entries spills
+  entries=$(grep -c "Used [0-9]* registers" "$LOGDIR/ptxas.txt")
+  spills=$(grep -cE "[1-9][0-9]* bytes spill (stores|loads)" "$LOGDIR/ptxas.txt")
+  if [ "$entries" -eq 0 ]; then
+    note "ptxas: no resource lines (nothing recompiled?)"
+  elif [ "$spills" -gt 0 ]; then
+    note "ptxas: spills found: yes ($spills lines, see ptxas.txt)"
+  else
+    note "ptxas: spills found: no ($entries functions)"
+  fi
+
+  [ $rc -eq 0 ] && sass_summary
+  return $rc
+}
+
+demangle() {
+  if command -v c++filt >/dev/null 2>&1; then c++filt; else cat; fi
+}
+
+# HGMMA / HMMA instruction counts per kernel and architecture, over the GPU test executables.
+sass_summary() {
+  local out="$LOGDIR/sass_summary.txt"
+  if ! command -v cuobjdump >/dev/null 2>&1; then
+    echo "cuobjdump not found" >"$out"
+    return 0
+  fi
+  local exes
+  mapfile -t exes < <(gpu_tests)
+  [ -x "$BUILD/bench/sigattn_bench" ] && exes+=("$BUILD/bench/sigattn_bench")
+  {
+    echo "# arch HGMMA HMMA kernel   (kernels of: ${exes[*]##*/})"
+    for exe in "${exes[@]}"; do
+      cuobjdump --dump-sass "$exe" 2>/dev/null | awk '
+        function flush() { if (fn != "") printf "%s %d %d %s\n", arch, hgmma, hmma, fn }
+        /code for sm_/ { flush(); fn = ""; arch = $NF; next }
+        /Function :/ { flush(); fn = $NF; hgmma = 0; hmma = 0; next }
+        /HGMMA/ { hgmma++ }
+        /HMMA/ && !/HGMMA/ { hmma++ }
+        END { flush() }'
+    done | sort -u | demangle | cut -c1-220
+  } >"$out"
+}
+
+step_test() {
+  local log="$LOGDIR/ctest.log" rc=0
+  ctest --test-dir "$BUILD" --output-on-failure -j "$CTEST_JOBS" -E '^install_consumer$' \
+    >"$log" 2>&1 || rc=$?
+  local line
+  line=$(grep -E "tests passed|No tests were found" "$log" | tail -n 1)
+  note "ctest: ${line:-no result line (see ctest.log)}"
+  # On the GPU machine a skipped GPU test is a failure: the suite did not run.
+  if grep -q "(Skipped)" "$log"; then
+    note "ctest: FAILED: tests skipped on the GPU machine: $(grep "(Skipped)" "$log" |
+      awk '{print $3}' | tr '\n' ' ')"
+    rc=1
+  fi
+  return $rc
+}
+
+step_sanitize() {
+  local log="$LOGDIR/sanitizer.log" rc=0
+  : >"$log"
+  if ! command -v compute-sanitizer >/dev/null 2>&1; then
+    note "sanitizer: FAILED: compute-sanitizer not found"
+    return 1
+  fi
+  local exes
+  mapfile -t exes < <(gpu_tests)
+  if [ ${#exes[@]} -eq 0 ]; then
+    note "sanitizer: no GPU tests"
+    return 0
+  fi
+  for exe in "${exes[@]}"; do
+    for tool in memcheck racecheck; do
+      local start=$SECONDS status=0 out
+      out=$(mktemp)
+      echo "===== $tool: ${exe##*/} [small]" >>"$log"
+      timeout "$SANITIZER_TIMEOUT" compute-sanitizer --tool "$tool" --error-exitcode 99 \
+        --print-limit 20 "$exe" "[small]" >"$out" 2>&1 || status=$?
+      cat "$out" >>"$log"
+      local summary_line
+      summary_line=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out" | sed 's/^=* *//' |
+        paste -sd ';' -)
+      # Catch2 exits 0 when the filter matches nothing; that would be a sanitizer run of nothing.
+      if grep -q "No test cases matched" "$out"; then
+        status=98
+      fi
+      rm -f "$out"
+      case $status in
+        0) ;;
+        124) summary_line="TIMEOUT after ${SANITIZER_TIMEOUT} s; $summary_line"; rc=1 ;;
+        77) summary_line="SKIPPED (no usable GPU)"; rc=1 ;;
+        98) summary_line="FAILED: no test case tagged [small]"; rc=1 ;;
+        *) summary_line="FAILED (exit $status); $summary_line"; rc=1 ;;
+      esac
+      note "sanitizer $tool ${exe##*/}: ${summary_line:-no summary line} ($((SECONDS - start)) s)"
+    done
+  done
+  return $rc
+}
+
+step_bench() {
+  local exe="$BUILD/bench/sigattn_bench" rc=0
+  if [ ! -x "$exe" ]; then
+    note "bench: not built ($exe missing)"
+    return 0
+  fi
+  local start=$SECONDS
+  "$exe" --quick --json "$LOGDIR/bench.json" >"$LOGDIR/bench.md" 2>&1 || rc=$?
+  note "bench: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - start)) s;" \
+    "bench.md, bench.json"
+  return $rc
+}
+
+run_step() {
+  local name=$1
+  has_step "$name" || return 0
+  echo "== $name" >&2
+  if ! "step_$name"; then
+    failed+=("$name")
+    return 1
+  fi
+}
+
+if run_step build || ! has_step build; then
+  run_step test
+  run_step sanitize
+  run_step bench
+else
+  note "later steps not run: the build failed; first error lines of build.log:"
+  note "$(grep -E "error|Error" "$LOGDIR/build.log" | head -n 10)"
+fi
+
+if [ ${#failed[@]} -eq 0 ]; then
+  note "RESULT: ok"
+else
+  note "RESULT: FAILED steps: ${failed[*]}"
+fi
+printf '%s\n' "${summary[@]}" | tee "$LOGDIR/summary.txt"
+[ ${#failed[@]} -eq 0 ]
