@@ -71,6 +71,32 @@ inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, b
   });
 }
 
+/// Shared by can_implement and backward.
+inline Result run_backward(BwdParams const& p, void* workspace, int device, cudaStream_t stream,
+                           bool dry_run) {
+  if (Result r = validate(p); !r) return r;
+  if (is_empty(p)) return Result{};
+  if (!dry_run && !p.deterministic && dq_accum_bytes(p.fwd) > 0 &&
+      (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 16 != 0))
+    return Result{workspace == nullptr ? Status::kErrorInvalidArgument
+                                       : Status::kErrorMisalignedPointer,
+                  cudaSuccess};
+  int cc = 0;
+  if (Result r = device_cc(device, &cc); !r) return r;
+  int row = -1;
+  FwdParams const& f = p.fwd;
+  if (Result r = select_config(Direction::kBackward, f.head_dim, f.dtype, f.path, cc, &row); !r)
+    return r;
+  return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
+    constexpr size_t kRow = decltype(index)::value;
+    if constexpr (kKernelConfigs[kRow].direction == Direction::kBackward) {
+      return launch_bwd_row<kRow>(p, workspace, device, stream, dry_run);
+    } else {
+      return Result{Status::kErrorNotSupported, cudaSuccess};
+    }
+  });
+}
+
 inline Result current_device(int* device) {
   cudaError_t e = cudaGetDevice(device);
   return e == cudaSuccess ? Result{} : Result{Status::kErrorCuda, e};
@@ -83,14 +109,14 @@ SIGATTN_API Result can_implement(FwdParams const& params, int device_id) {
 }
 
 SIGATTN_API Result can_implement(BwdParams const& params, int device_id) {
-  if (Result r = detail::validate(params); !r) return r;
-  (void)device_id;
-  return Result{Status::kErrorNotSupported, cudaSuccess};  // the backward is not registered yet
+  return detail::run_backward(params, nullptr, device_id, nullptr, /*dry_run=*/true);
 }
 
 SIGATTN_API size_t workspace_bytes(FwdParams const&) { return 0; }
 
-SIGATTN_API size_t workspace_bytes(BwdParams const&) { return 0; }
+SIGATTN_API size_t workspace_bytes(BwdParams const& params) {
+  return params.deterministic ? 0 : detail::dq_accum_bytes(params.fwd);
+}
 
 SIGATTN_API Result forward(FwdParams const& params, cudaStream_t stream) {
   if (Result r = detail::validate(params); !r) return r;
@@ -101,10 +127,11 @@ SIGATTN_API Result forward(FwdParams const& params, cudaStream_t stream) {
 }
 
 SIGATTN_API Result backward(BwdParams const& params, void* workspace, cudaStream_t stream) {
-  (void)workspace;
-  (void)stream;
   if (Result r = detail::validate(params); !r) return r;
-  return Result{Status::kErrorNotSupported, cudaSuccess};  // the backward is not registered yet
+  if (detail::is_empty(params)) return Result{};
+  int device = 0;
+  if (Result r = detail::current_device(&device); !r) return r;
+  return detail::run_backward(params, workspace, device, stream, /*dry_run=*/false);
 }
 
 }  // namespace sigattn

@@ -9,6 +9,7 @@
 #include "sigattn/api.hpp"
 #include "sigattn/host/dispatch.cuh"
 #include "sigattn/host/validate.hpp"
+#include "sigattn/kernel/bwd_kernel.cuh"
 #include "sigattn/kernel/fwd_kernel.cuh"
 #include "sigattn/tile/sigmoid.cuh"
 
@@ -89,6 +90,120 @@ Result launch_fwd_row(FwdParams const& p, int device, cudaStream_t stream, bool 
   static_assert(c.direction == Direction::kForward);
   if constexpr (c.path == Path::kPortable) {
     return launch_sm80_fwd<Row>(p, device, stream, dry_run);
+  } else {
+    return Result{Status::kErrorNotSupported, cudaSuccess};
+  }
+}
+
+/// Bytes of the fp32 dQ accumulator the atomic-mode backward needs ([B, Sq, Hq, D]).
+inline size_t dq_accum_bytes(FwdParams const& p) {
+  if (p.batch <= 0 || p.max_q_len <= 0 || p.num_heads <= 0 || p.head_dim <= 0) return 0;
+  return static_cast<size_t>(p.batch) * p.max_q_len * p.num_heads * p.head_dim * sizeof(float);
+}
+
+template <class Traits, class Sigmoid, bool ComputeDq>
+struct Sm80DkdvTag {};
+template <class Traits, class Sigmoid>
+struct Sm80DqTag {};
+template <class Element>
+struct Sm80ConvertTag {};
+
+inline Result launch_result(cudaError_t e) {
+  return e == cudaSuccess ? Result{} : Result{Status::kErrorCuda, e};
+}
+
+inline cudaLaunchConfig_t launch_config(int64_t blocks, int threads, int smem, cudaStream_t s) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(blocks < INT_MAX ? blocks : INT_MAX));
+  config.blockDim = dim3(threads);
+  config.dynamicSmemBytes = smem;
+  config.stream = s;
+  return config;
+}
+
+/// The portable backward of one registry row. Atomic mode: zero the fp32 dQ workspace, run the
+/// key-side kernel with dQ atomics, convert. Deterministic mode: the key-side kernel without dQ,
+/// then the query-side dQ kernel (no atomics at all).
+template <size_t Row>
+Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStream_t stream,
+                       bool dry_run) {
+  constexpr KernelConfig c = kKernelConfigs[Row];
+  using Element = ElementOf<c.dtype>;
+  using Traits = kernel::sm80::BwdTraits<c.head_dim, Element, c.tile.tile_q, c.tile.tile_kv,
+                                         c.tile.warps, c.tile.stages>;
+  // The deterministic dQ kernel has the forward's structure: 4 warps x 16 query rows.
+  using DqTraits = kernel::sm80::FwdTraits<c.head_dim, Element, 64, 64, 4, 2>;
+  constexpr int kDqSmem = kernel::sm80::DqSmem<DqTraits>::kBytes;
+  FwdParams const& p = bp.fwd;
+
+  auto run = [&](auto sigmoid_tag) -> Result {
+    using Sigmoid = decltype(sigmoid_tag);
+    auto dkdv_atomic = kernel::sm80_bwd_dkdv_kernel<Traits, Sigmoid, true>;
+    auto dkdv_plain = kernel::sm80_bwd_dkdv_kernel<Traits, Sigmoid, false>;
+    auto dq_kernel = kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>;
+    auto convert = kernel::sm80_dq_convert_kernel<Element>;
+    Result r = bp.deterministic
+                   ? prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, false>>(dkdv_plain, device,
+                                                                         Traits::kSmemBytes)
+                   : prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, true>>(dkdv_atomic, device,
+                                                                        Traits::kSmemBytes);
+    if (r) {
+      r = bp.deterministic ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(dq_kernel, device, kDqSmem)
+                           : prepare_kernel<Sm80ConvertTag<Element>>(convert, device, 0);
+    }
+    if (!r || dry_run) return r;
+
+    kernel::BwdArgs args{};
+    args.p = bp;
+    float const scale = effective_scale(p);
+    args.score_mul = scale * Sigmoid::kPrescale;
+    args.bias_mul = Sigmoid::kPrescale;
+    args.ds_scale = scale;
+    args.group = p.num_heads / p.num_kv_heads;
+    args.dq_accum = bp.deterministic ? nullptr : static_cast<float*>(workspace);
+
+    size_t const accum_bytes = dq_accum_bytes(p);
+    if (!bp.deterministic && accum_bytes > 0) {
+      if (Result z = launch_result(cudaMemsetAsync(workspace, 0, accum_bytes, stream)); !z)
+        return z;
+    }
+    // Key side.
+    args.num_tiles_q = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
+    args.num_tiles_kv = (p.max_kv_len + Traits::kTileKV - 1) / Traits::kTileKV;
+    args.num_tiles = int64_t{args.num_tiles_kv} * p.batch * p.num_kv_heads;
+    if (args.num_tiles > 0) {
+      cudaLaunchConfig_t config =
+          launch_config(args.num_tiles, Traits::kThreads, Traits::kSmemBytes, stream);
+      cudaError_t e = bp.deterministic ? cudaLaunchKernelEx(&config, dkdv_plain, args)
+                                       : cudaLaunchKernelEx(&config, dkdv_atomic, args);
+      if (e != cudaSuccess) return launch_result(e);
+    }
+    // Query side.
+    if (bp.deterministic) {
+      args.num_tiles_q = (p.max_q_len + DqTraits::kTileQ - 1) / DqTraits::kTileQ;
+      args.num_tiles_kv = (p.max_kv_len + DqTraits::kTileKV - 1) / DqTraits::kTileKV;
+      args.num_tiles = int64_t{args.num_tiles_q} * p.batch * p.num_heads;
+      if (args.num_tiles == 0) return Result{};
+      cudaLaunchConfig_t config = launch_config(args.num_tiles, DqTraits::kThreads, kDqSmem, stream);
+      return launch_result(cudaLaunchKernelEx(&config, dq_kernel, args));
+    }
+    args.num_tiles = static_cast<int64_t>(accum_bytes / sizeof(float) / 8);
+    if (args.num_tiles == 0) return Result{};
+    int64_t const blocks = (args.num_tiles + 255) / 256;
+    cudaLaunchConfig_t config = launch_config(blocks, 256, 0, stream);
+    return launch_result(cudaLaunchKernelEx(&config, convert, args));
+  };
+  return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
+}
+
+/// The launcher of any backward row.
+template <size_t Row>
+Result launch_bwd_row(BwdParams const& p, void* workspace, int device, cudaStream_t stream,
+                      bool dry_run) {
+  constexpr KernelConfig c = kKernelConfigs[Row];
+  static_assert(c.direction == Direction::kBackward);
+  if constexpr (c.path == Path::kPortable) {
+    return launch_sm80_bwd<Row>(p, workspace, device, stream, dry_run);
   } else {
     return Result{Status::kErrorNotSupported, cudaSuccess};
   }

@@ -54,6 +54,12 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     {Direction::kForward, Path::kPortable, 80, 64, DType::kFP16, {128, 64, 4, 2}},
     {Direction::kForward, Path::kPortable, 80, 128, DType::kBF16, {128, 32, 4, 3}},
     {Direction::kForward, Path::kPortable, 80, 128, DType::kFP16, {128, 32, 4, 3}},
+    // Portable backward (sm_80+): a CTA owns 64 keys (4 warps x 16) and streams 64-query tiles
+    // of Q and dO, double-buffered. tile_q is the streamed query tile, tile_kv the owned keys.
+    {Direction::kBackward, Path::kPortable, 80, 64, DType::kBF16, {64, 64, 4, 2}},
+    {Direction::kBackward, Path::kPortable, 80, 64, DType::kFP16, {64, 64, 4, 2}},
+    {Direction::kBackward, Path::kPortable, 80, 128, DType::kBF16, {64, 64, 4, 2}},
+    {Direction::kBackward, Path::kPortable, 80, 128, DType::kFP16, {64, 64, 4, 2}},
 };
 
 inline constexpr size_t kNumKernelConfigs = sizeof(kKernelConfigs) / sizeof(kKernelConfigs[0]);

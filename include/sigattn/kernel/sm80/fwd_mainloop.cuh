@@ -95,8 +95,24 @@ SIGATTN_DEVICE void warp_pv(float (&o)[Traits::kMTiles][Traits::kNTilesO][4],
   }
 }
 
-/// P = sigmoid(S * score_mul + bias_t), zeroed where masked, packed as A fragments of P V. The
-/// C fragment of two adjacent n8 tiles is exactly the A fragment of one k16 step.
+/// Packs fp32 C fragments of a (rows x TileKV) product into the A fragments of the next product:
+/// the C fragment of two adjacent n8 tiles is exactly the A fragment of one k16 step.
+template <class Traits>
+SIGATTN_DEVICE void pack_c_to_a(float const (&s)[Traits::kMTiles][Traits::kNTilesS][4],
+                                uint32_t (&p)[Traits::kMTiles][Traits::kKStepsPV][4]) {
+  using Element = typename Traits::Element;
+  SIGATTN_PRAGMA_UNROLL
+  for (int mi = 0; mi < Traits::kMTiles; ++mi)
+    SIGATTN_PRAGMA_UNROLL
+    for (int kk = 0; kk < Traits::kKStepsPV; ++kk) {
+      p[mi][kk][0] = detail::pack2<Element>(s[mi][2 * kk][0], s[mi][2 * kk][1]);
+      p[mi][kk][1] = detail::pack2<Element>(s[mi][2 * kk][2], s[mi][2 * kk][3]);
+      p[mi][kk][2] = detail::pack2<Element>(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);
+      p[mi][kk][3] = detail::pack2<Element>(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);
+    }
+}
+
+/// P = sigmoid(S * score_mul + bias_t), zeroed where masked, packed as A fragments of P V.
 /// `key0` is the first key of the tile, `row0` the first query row of this warp; when Masked,
 /// keys at or past `len.key_end(row)` get P = 0.
 template <class Traits, class Sigmoid, bool Masked>
@@ -104,7 +120,6 @@ SIGATTN_DEVICE void sigmoid_to_p(float (&s)[Traits::kMTiles][Traits::kNTilesS][4
                                  uint32_t (&p)[Traits::kMTiles][Traits::kKStepsPV][4],
                                  float score_mul, float bias_t, int key0, int row0,
                                  SeqLens const& len, int lane) {
-  using Element = typename Traits::Element;
   SIGATTN_PRAGMA_UNROLL
   for (int mi = 0; mi < Traits::kMTiles; ++mi) {
     int key_end[2] = {0, 0};
@@ -124,14 +139,8 @@ SIGATTN_DEVICE void sigmoid_to_p(float (&s)[Traits::kMTiles][Traits::kNTilesS][4
         s[mi][nj][c] = x;
       }
     }
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < Traits::kKStepsPV; ++kk) {
-      p[mi][kk][0] = detail::pack2<Element>(s[mi][2 * kk][0], s[mi][2 * kk][1]);
-      p[mi][kk][1] = detail::pack2<Element>(s[mi][2 * kk][2], s[mi][2 * kk][3]);
-      p[mi][kk][2] = detail::pack2<Element>(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);
-      p[mi][kk][3] = detail::pack2<Element>(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);
-    }
   }
+  pack_c_to_a<Traits>(s, p);
 }
 
 /// Computes and stores one work tile. `smem_raw` holds Traits::kSmemBytes; every thread of the
