@@ -58,7 +58,7 @@ unpack_catch2() {
   debs=("$ROOT"/.deps/catch2_*.deb)
   deb=${debs[0]}
   if [ ! -f "$deb" ]; then
-    echo "no .deps/catch2_*.deb" >&2
+    echo "no $ROOT/.deps/catch2_*.deb (.deps is git-ignored: carry it to this machine)"
     return 1
   fi
   mkdir -p "$CATCH2_ROOT"
@@ -76,7 +76,7 @@ step_build() {
   local log="$LOGDIR/build.log"
   : >"$log"
   if ! unpack_catch2 >>"$log" 2>&1; then
-    note "build: FAILED (cannot unpack Catch2; see build.log)"
+    note "build: FAILED: cannot unpack Catch2: $(tail -n 1 "$log")"
     return 1
   fi
   local generator=()
@@ -93,28 +93,45 @@ step_build() {
   cmake --build "$BUILD" -j "$JOBS" >>"$log" 2>&1 || rc=$?
   note "build: $([ $rc -eq 0 ] && echo ok || echo FAILED) in $((SECONDS - start)) s"
 
-  # ptxas -v output of the TUs compiled in this build (an up-to-date TU prints nothing).
-  grep -E "Compiling entry function|bytes spill|Used [0-9]+ registers" "$log" >"$LOGDIR/ptxas.txt"
+  # ptxas -v output of the TUs compiled in this build (an up-to-date TU prints nothing), one line
+  # per kernel and architecture, kernels that spill first.
+  ptxas_summary "$log" >"$LOGDIR/ptxas.txt"
   local entries spills
-  entries=$(grep -c "Used [0-9]* registers" "$LOGDIR/ptxas.txt")
-  spills=$(grep -cE "[1-9][0-9]* bytes spill (stores|loads)" "$LOGDIR/ptxas.txt")
+  entries=$(grep -vc '^#' "$LOGDIR/ptxas.txt")
+  spills=$(awk '!/^#/ && ($3 > 0 || $4 > 0)' "$LOGDIR/ptxas.txt" | wc -l)
   if [ "$entries" -eq 0 ]; then
     note "ptxas: no resource lines (nothing recompiled?)"
   elif [ "$spills" -gt 0 ]; then
-    note "ptxas: spills found: yes ($spills lines, see ptxas.txt)"
+    note "ptxas: spills found: yes ($spills of $entries kernels, see ptxas.txt)"
   else
-    note "ptxas: spills found: no ($entries functions)"
+    note "ptxas: spills found: no ($entries kernels)"
   fi
 
   [ $rc -eq 0 ] && sass_summary
   return $rc
 }
 
+# "arch registers spill_stores spill_loads stack kernel" for every entry function in a build log.
+ptxas_summary() {
+  echo "# arch regs spill_st spill_ld stack kernel"
+  awk '
+    /Compiling entry function/ {
+      split($0, q, "\047"); name = q[2]; arch = q[4]; props = ""; st = ld = stack = 0; next }
+    /Function properties for/ { props = $NF; next }
+    /bytes stack frame/ && props == name {
+      stack = $1; st = $5; ld = $9; next }
+    /Used [0-9]+ registers/ && name != "" {
+      for (i = 1; i <= NF; i++) if ($i == "Used") regs = $(i + 1)
+      printf "%s %d %d %d %d %s\n", arch, regs, st, ld, stack, name; name = "" }' "$1" |
+    sort -u | sort -k3,3nr -k4,4nr -k6 | demangle | cut -c1-220
+}
+
 demangle() {
   if command -v c++filt >/dev/null 2>&1; then c++filt; else cat; fi
 }
 
-# HGMMA / HMMA instruction counts per kernel and architecture, over the GPU test executables.
+# HGMMA / HMMA instruction counts per kernel and architecture, over the GPU test executables (and
+# the benchmark): the library's kernels (sigattn::kernel::) and any other kernel that uses an MMA.
 sass_summary() {
   local out="$LOGDIR/sass_summary.txt"
   if ! command -v cuobjdump >/dev/null 2>&1; then
@@ -134,7 +151,8 @@ sass_summary() {
         /HGMMA/ { hgmma++ }
         /HMMA/ && !/HGMMA/ { hmma++ }
         END { flush() }'
-    done | sort -u | demangle | cut -c1-220
+    done | sort -u | demangle | awk '$2 > 0 || $3 > 0 || /sigattn::kernel::/' | sort -k4 -k1,1 |
+      cut -c1-220
   } >"$out"
 }
 
@@ -173,7 +191,7 @@ step_sanitize() {
       out=$(mktemp)
       echo "===== $tool: ${exe##*/} [small]" >>"$log"
       timeout "$SANITIZER_TIMEOUT" compute-sanitizer --tool "$tool" --error-exitcode 99 \
-        --print-limit 20 "$exe" "[small]" >"$out" 2>&1 || status=$?
+        --print-limit 20 --show-backtrace device "$exe" "[small]" >"$out" 2>&1 || status=$?
       cat "$out" >>"$log"
       local summary_line
       summary_line=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out" | sed 's/^=* *//' |
@@ -188,7 +206,8 @@ step_sanitize() {
         124) summary_line="TIMEOUT after ${SANITIZER_TIMEOUT} s; $summary_line"; rc=1 ;;
         77) summary_line="SKIPPED (no usable GPU)"; rc=1 ;;
         98) summary_line="FAILED: no test case tagged [small]"; rc=1 ;;
-        *) summary_line="FAILED (exit $status); $summary_line"; rc=1 ;;
+        99) summary_line="FAILED: sanitizer errors; $summary_line"; rc=1 ;;
+        *) summary_line="FAILED: test exit $status; $summary_line"; rc=1 ;;
       esac
       note "sanitizer $tool ${exe##*/}: ${summary_line:-no summary line} ($((SECONDS - start)) s)"
     done
@@ -202,8 +221,14 @@ step_bench() {
     note "bench: not built ($exe missing)"
     return 0
   fi
-  local start=$SECONDS
-  "$exe" --quick --json "$LOGDIR/bench.json" >"$LOGDIR/bench.md" 2>&1 || rc=$?
+  local start=$SECONDS err
+  err=$(mktemp)
+  "$exe" --quick --json "$LOGDIR/bench.json" >"$LOGDIR/bench.md" 2>"$err" || rc=$?
+  # shellcheck disable=SC2016  # the backticks are markdown
+  if [ -s "$err" ]; then  # progress and warnings, after the tables
+    printf '\n## stderr\n```\n%s\n```\n' "$(tail -n 200 "$err")" >>"$LOGDIR/bench.md"
+  fi
+  rm -f "$err"
   note "bench: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - start)) s;" \
     "bench.md, bench.json"
   return $rc
