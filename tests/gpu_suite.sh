@@ -64,11 +64,12 @@ unpack_catch2() {
   mkdir -p "$CATCH2_ROOT"
   if command -v dpkg >/dev/null 2>&1; then
     dpkg -x "$deb" "$CATCH2_ROOT"
-  else  # a .deb is an ar archive holding data.tar.*
-    local data
-    data=$(ar t "$deb" | grep '^data\.tar')
-    ar p "$deb" "$data" | tar -xa -C "$CATCH2_ROOT" -f - 2>/dev/null ||
-      ar p "$deb" "$data" | tar -xJ -C "$CATCH2_ROOT" -f -
+  else  # a .deb is an ar archive holding data.tar.<compression>; tar detects which
+    local tmp status=0
+    tmp=$(mktemp -d)
+    (cd "$tmp" && ar x "$deb") && tar -xf "$tmp"/data.tar.* -C "$CATCH2_ROOT" || status=1
+    rm -rf "$tmp"
+    return $status
   fi
 }
 
