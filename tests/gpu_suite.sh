@@ -9,7 +9,9 @@
 #   test      ctest --output-on-failure (all but install_consumer, which CI covers); LOGDIR/ctest.log
 #   sanitize  compute-sanitizer memcheck + racecheck on each GPU test, cases tagged [small];
 #             LOGDIR/sanitizer.log
-#   bench     build/.../bench/sigattn_bench --quick --json LOGDIR/bench.json > LOGDIR/bench.md
+#   bench     build/.../bench/sigattn_bench $SUITE_BENCH_ARGS (default --quick)
+#             --json LOGDIR/bench.json > LOGDIR/bench.md
+#   profile   (not a default step) ncu on the portable forward and backward; LOGDIR/ncu.txt
 # A summary goes to stdout and LOGDIR/summary.txt. LOGDIR stays flat (at most 8 files).
 # Later steps run even when earlier ones fail, except that nothing runs after a failed build; the
 # exit status is non-zero when any step failed. The build directory persists between calls, so
@@ -235,6 +237,26 @@ step_bench() {
   return $rc
 }
 
+# Nsight Compute on one forward and one backward launch of the portable path (D=128, S=4096,
+# dense), with the sections that say where the time goes. Not a default step.
+step_profile() {
+  local exe="$BUILD/bench/sigattn_bench" out="$LOGDIR/ncu.txt" rc=0
+  if ! command -v ncu >/dev/null 2>&1 || [ ! -x "$exe" ]; then
+    note "profile: ncu or the benchmark missing"
+    return 1
+  fi
+  : >"$out"
+  for dir in fwd bwd; do
+    ncu --clock-control none -k 'regex:sm80_(fwd|bwd_dkdv)_kernel' -c 1 \
+      --section SpeedOfLight --section ComputeWorkloadAnalysis --section Occupancy \
+      --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
+      "$exe" --path portable --dir "$dir" --hdim 128 --seqlens 4096 --ragged dense \
+      --warmup 0 --iters 1 >>"$out" 2>&1 || rc=$?
+  done
+  note "profile: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)"); ncu.txt"
+  return $rc
+}
+
 run_step() {
   local name=$1
   has_step "$name" || return 0
@@ -249,6 +271,7 @@ if run_step build || ! has_step build; then
   run_step test
   run_step sanitize
   run_step bench
+  run_step profile
 else
   note "later steps not run: the build failed; first error lines of build.log:"
   note "$(grep -E "error|Error" "$LOGDIR/build.log" | head -n 10)"

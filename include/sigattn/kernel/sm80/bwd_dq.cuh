@@ -124,11 +124,13 @@ SIGATTN_DEVICE void bwd_dq_tile(BwdArgs const& args, char* smem_raw, int64_t til
     pack_c_to_a<Traits>(dp, frag);
     warp_pv<Traits>(acc_dq, frag, smem.k(stage), lane);  // dQ += dS K (K read like V)
   }
+  // With no key tile the loop never waited: the Q and dO copies must land before this warp
+  // overwrites its Q rows with dQ.
   tile::cp_async_wait<0>();
+  __syncthreads();
 
   using WarpLayout = tile::SwizzledTile<Traits::kWarpRows, Traits::kHeadDim>;
   Element* dq_smem = smem.q() + warp_row0 * Traits::kHeadDim;
-  __syncwarp();  // this warp's reads of its own Q rows are done
   SIGATTN_PRAGMA_UNROLL
   for (int mi = 0; mi < Traits::kMTiles; ++mi)
     SIGATTN_PRAGMA_UNROLL

@@ -242,13 +242,15 @@ SIGATTN_DEVICE void fwd_tile(FwdArgs const& args, char* smem_raw, int64_t tile_i
     }
     warp_pv<Traits>(acc_o, p_frag, smem.v(stage), lane);
   }
+  // With no key tile the loop never waited: the Q copies (issued by any thread) must land
+  // before this warp overwrites its Q rows with O.
   tile::cp_async_wait<0>();
+  __syncthreads();
 
   // Epilogue: this warp's rows of O go through its own rows of the Q buffer (only this warp
   // ever read them), then out with 16-byte stores; rows past q_len are written as zeros.
   using WarpLayout = tile::SwizzledTile<Traits::kWarpRows, Traits::kHeadDim>;
   Element* o_smem = smem.q() + warp_row0 * Traits::kHeadDim;
-  __syncwarp();  // every lane's ldmatrix reads of these rows are done before they are overwritten
   SIGATTN_PRAGMA_UNROLL
   for (int mi = 0; mi < Traits::kMTiles; ++mi) {
     SIGATTN_PRAGMA_UNROLL
