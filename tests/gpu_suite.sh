@@ -226,7 +226,9 @@ step_bench() {
   fi
   local start=$SECONDS err
   err=$(mktemp)
-  "$exe" --quick --json "$LOGDIR/bench.json" >"$LOGDIR/bench.md" 2>"$err" || rc=$?
+  # shellcheck disable=SC2086  # SUITE_BENCH_ARGS is a list of options
+  SIGATTN_GIT_COMMIT="$COMMIT" "$exe" ${SUITE_BENCH_ARGS:---quick} --json "$LOGDIR/bench.json" \
+    >"$LOGDIR/bench.md" 2>"$err" || rc=$?
   # shellcheck disable=SC2016  # the backticks are markdown
   if [ -s "$err" ]; then  # progress and warnings, after the tables
     printf '\n## stderr\n```\n%s\n```\n' "$(tail -n 200 "$err")" >>"$LOGDIR/bench.md"
