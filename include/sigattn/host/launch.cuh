@@ -46,6 +46,19 @@ Result prepare_kernel(Kernel kernel, int device, int smem_bytes) {
   return Result{};
 }
 
+inline Result launch_result(cudaError_t e) {
+  return e == cudaSuccess ? Result{} : Result{Status::kErrorCuda, e};
+}
+
+inline cudaLaunchConfig_t launch_config(int64_t blocks, int threads, int smem, cudaStream_t s) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(blocks < INT_MAX ? blocks : INT_MAX));
+  config.blockDim = dim3(threads);
+  config.dynamicSmemBytes = smem;
+  config.stream = s;
+  return config;
+}
+
 template <class Traits, class Sigmoid>
 struct Sm80FwdTag {};
 
@@ -71,14 +84,64 @@ Result launch_sm80_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
     args.group = p.num_heads / p.num_kv_heads;
     args.num_tiles = int64_t{args.num_q_tiles} * p.batch * p.num_heads;
 
-    cudaLaunchConfig_t config{};
     // Work tiles beyond the grid limit are looped over inside the kernel.
-    config.gridDim = dim3(static_cast<unsigned>(args.num_tiles < INT_MAX ? args.num_tiles : INT_MAX));
-    config.blockDim = dim3(Traits::kThreads);
-    config.dynamicSmemBytes = Traits::kSmemBytes;
-    config.stream = stream;
-    cudaError_t e = cudaLaunchKernelEx(&config, kernel, args);
-    return e == cudaSuccess ? Result{} : Result{Status::kErrorCuda, e};
+    cudaLaunchConfig_t config =
+        launch_config(args.num_tiles, Traits::kThreads, Traits::kSmemBytes, stream);
+    return launch_result(cudaLaunchKernelEx(&config, kernel, args));
+  };
+  return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
+}
+
+template <class Traits, class Sigmoid>
+struct Sm90FwdTag {};
+
+/// Prepares and (unless `dry_run`) launches the Hopper forward of one registry row.
+template <size_t Row>
+Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+  constexpr KernelConfig c = kKernelConfigs[Row];
+  using Element = ElementOf<c.dtype>;
+  using Traits = kernel::sm90::FwdTraits<c.head_dim, Element, c.tile.tile_q, c.tile.tile_kv,
+                                         c.tile.stages>;
+  auto run = [&](auto sigmoid_tag) -> Result {
+    using Sigmoid = decltype(sigmoid_tag);
+    auto kernel = kernel::sm90_fwd_kernel<Traits, Sigmoid>;
+    Result r = prepare_kernel<Sm90FwdTag<Traits, Sigmoid>>(kernel, device, Traits::kSmemBytes);
+    if (!r) return r;
+
+    kernel::FwdArgs args{};
+    args.p = p;
+    args.score_mul = effective_scale(p) * Sigmoid::kPrescale;
+    args.bias_mul = Sigmoid::kPrescale;
+    args.num_q_tiles = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
+    args.group = p.num_heads / p.num_kv_heads;
+    args.num_tiles = int64_t{args.num_q_tiles} * p.batch * p.num_heads;
+    // One CTA per tile (its barriers are set up once): more tiles than a grid holds is refused.
+    if (args.num_tiles > INT_MAX) return Result{Status::kErrorNotSupported, cudaSuccess};
+
+    kernel::sm90::FwdTmaArgs tma{};
+    bool const bf16 = p.dtype == DType::kBF16;
+    // K and V may be null when max_kv_len == 0 (nothing is loaded then); TMA still wants a map.
+    int64_t const kv_seq = p.max_kv_len > 0 ? p.max_kv_len : 1;
+    void const* k_base = p.k != nullptr ? p.k : p.q;
+    void const* v_base = p.v != nullptr ? p.v : p.q;
+    CUresult e = tile::make_bshd_tensor_map(&tma.q_map, bf16, p.q, p.batch, p.max_q_len,
+                                            p.num_heads, p.head_dim, p.q_stride.batch,
+                                            p.q_stride.token, p.q_stride.head, Traits::kTileQ);
+    if (e == CUDA_SUCCESS)
+      e = tile::make_bshd_tensor_map(&tma.k_map, bf16, k_base, p.batch, kv_seq, p.num_kv_heads,
+                                     p.head_dim, p.k_stride.batch, p.k_stride.token,
+                                     p.k_stride.head, Traits::kTileKV);
+    if (e == CUDA_SUCCESS)
+      e = tile::make_bshd_tensor_map(&tma.v_map, bf16, v_base, p.batch, kv_seq, p.num_kv_heads,
+                                     p.head_dim, p.v_stride.batch, p.v_stride.token,
+                                     p.v_stride.head, Traits::kTileKV);
+    // The driver refuses a map it cannot express (strides beyond 2^40 bytes, for example).
+    if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};
+    if (dry_run) return Result{};
+
+    cudaLaunchConfig_t config = launch_config(args.num_tiles, Traits::kThreads,
+                                              Traits::kSmemBytes, stream);
+    return launch_result(cudaLaunchKernelEx(&config, kernel, args, tma));
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
 }
@@ -91,7 +154,7 @@ Result launch_fwd_row(FwdParams const& p, int device, cudaStream_t stream, bool 
   if constexpr (c.path == Path::kPortable) {
     return launch_sm80_fwd<Row>(p, device, stream, dry_run);
   } else {
-    return Result{Status::kErrorNotSupported, cudaSuccess};
+    return launch_sm90_fwd<Row>(p, device, stream, dry_run);
   }
 }
 
@@ -107,19 +170,6 @@ template <class Traits, class Sigmoid>
 struct Sm80DqTag {};
 template <class Element>
 struct Sm80ConvertTag {};
-
-inline Result launch_result(cudaError_t e) {
-  return e == cudaSuccess ? Result{} : Result{Status::kErrorCuda, e};
-}
-
-inline cudaLaunchConfig_t launch_config(int64_t blocks, int threads, int smem, cudaStream_t s) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(blocks < INT_MAX ? blocks : INT_MAX));
-  config.blockDim = dim3(threads);
-  config.dynamicSmemBytes = smem;
-  config.stream = s;
-  return config;
-}
 
 /// The portable backward of one registry row. Atomic mode: zero the fp32 dQ workspace, run the
 /// key-side kernel with dQ atomics, convert. Deterministic mode: the key-side kernel without dQ,

@@ -23,6 +23,14 @@
 #define SIGATTN_ENABLE_FP16 1
 #endif
 
+// The Hopper rows need device code built for sm_90a (`-gencode=arch=compute_90a,code=sm_90a`);
+// a program that compiles for that target defines SIGATTN_ENABLE_SM90A=1 (the project's CMake does
+// it when CMAKE_CUDA_ARCHITECTURES names 90a). Without it those rows are left out and sm_90 devices
+// run the portable path.
+#ifndef SIGATTN_ENABLE_SM90A
+#define SIGATTN_ENABLE_SM90A 0
+#endif
+
 namespace sigattn {
 
 /// Which pass a kernel computes.
@@ -49,6 +57,12 @@ struct KernelConfig {
 
 // docs/tuning.md gives the reason and the benchmark command behind every row.
 inline constexpr KernelConfig kKernelConfigs[] = {
+    // Hopper forward (sm_90a): a producer warpgroup and two consumer warpgroups of 64 query rows
+    // (tile_q 128), 128-key tiles, two K/V stages; `warps` counts all 12 warps.
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {128, 128, 12, 2}},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {128, 128, 12, 2}},
+    {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {128, 128, 12, 2}},
+    {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {128, 128, 12, 2}},
     // Portable forward (sm_80+): 4 warps x 32 query rows, 64-key tiles, double-buffered K/V.
     {Direction::kForward, Path::kPortable, 80, 64, DType::kBF16, {128, 64, 4, 2}},
     {Direction::kForward, Path::kPortable, 80, 64, DType::kFP16, {128, 64, 4, 2}},
@@ -70,7 +84,8 @@ constexpr bool is_enabled(KernelConfig const& c) {
               (c.head_dim == 128 && SIGATTN_ENABLE_HDIM_128);
   bool dtype = (c.dtype == DType::kBF16 && SIGATTN_ENABLE_BF16) ||
                (c.dtype == DType::kFP16 && SIGATTN_ENABLE_FP16);
-  return hdim && dtype;
+  bool arch = c.path != Path::kHopper || SIGATTN_ENABLE_SM90A;
+  return hdim && dtype && arch;
 }
 
 /// Human-readable names, for tests and benchmark tables.

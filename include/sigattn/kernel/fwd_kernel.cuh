@@ -3,6 +3,7 @@
 
 #include "sigattn/kernel/fwd_args.cuh"
 #include "sigattn/kernel/sm80/fwd_mainloop.cuh"
+#include "sigattn/kernel/sm90/fwd_mainloop.cuh"
 
 namespace sigattn::kernel {
 
@@ -18,6 +19,17 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm)
     __syncthreads();  // the next tile's loads overwrite shared memory this one still reads
   }
 #endif
+}
+
+/// Hopper forward: one CTA per work tile (a producer and Traits::kConsumers consumer warpgroups).
+template <class Traits, class Sigmoid>
+__global__ void __launch_bounds__(Traits::kThreads, 1)
+    sm90_fwd_kernel(__grid_constant__ FwdArgs const args,
+                    __grid_constant__ sm90::FwdTmaArgs const tma) {
+  // (Dynamic shared memory is one symbol per program; the tile base is rounded up to 1024 bytes
+  // inside, so the declared alignment stays the one every kernel uses.)
+  extern __shared__ __align__(128) char smem[];
+  sm90::fwd_tile<Traits, Sigmoid>(args, tma, smem, blockIdx.x);
 }
 
 }  // namespace sigattn::kernel

@@ -1,0 +1,128 @@
+// TMA tile loads completing on mbarriers (sm_90), on libcu++'s <cuda/ptx> wrappers, and the host
+// side: a 4-D tensor map of a [B, S, H, D] tensor of 16-bit elements with 128-byte swizzled boxes
+// of {64, rows}, encoded by the driver's cuTensorMapEncodeTiled reached through
+// cudaGetDriverEntryPoint (users need not link the driver library).
+#pragma once
+
+#include <cuda.h>
+#include <cuda/ptx>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "sigattn/detail/config.cuh"
+
+namespace sigattn::tile {
+
+// ---------------------------------------------------------------------------------------------
+// Device side
+
+SIGATTN_DEVICE void mbarrier_init(uint64_t* bar, uint32_t count) {
+#if SIGATTN_ARCH_SM90A
+  cuda::ptx::mbarrier_init(bar, count);
+#endif
+}
+
+/// Makes barrier initialisation visible to the async proxy (TMA) before the CTA-wide barrier.
+SIGATTN_DEVICE void fence_barrier_init() {
+#if SIGATTN_ARCH_SM90A
+  cuda::ptx::fence_mbarrier_init(cuda::ptx::sem_release, cuda::ptx::scope_cluster);
+#endif
+}
+
+/// Arrives once and announces `bytes` of TMA traffic for the barrier's current phase.
+SIGATTN_DEVICE void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
+#if SIGATTN_ARCH_SM90A
+  cuda::ptx::mbarrier_arrive_expect_tx(cuda::ptx::sem_release, cuda::ptx::scope_cta,
+                                       cuda::ptx::space_shared, bar, bytes);
+#endif
+}
+
+SIGATTN_DEVICE void mbarrier_arrive(uint64_t* bar) {
+#if SIGATTN_ARCH_SM90A
+  (void)cuda::ptx::mbarrier_arrive(bar);
+#endif
+}
+
+/// Blocks until the phase with the given parity has completed.
+SIGATTN_DEVICE void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+#if SIGATTN_ARCH_SM90A
+  while (!cuda::ptx::mbarrier_try_wait_parity(bar, parity)) {
+  }
+#endif
+}
+
+/// Generic-proxy shared-memory writes made so far become visible to later async-proxy reads
+/// (wgmma operands, TMA stores).
+SIGATTN_DEVICE void fence_proxy_async_shared() {
+#if SIGATTN_ARCH_SM90A
+  cuda::ptx::fence_proxy_async(cuda::ptx::space_shared);
+#endif
+}
+
+/// One 4-D TMA box load into shared memory, completing `bar`'s transaction count.
+SIGATTN_DEVICE void tma_load_4d(void* smem, CUtensorMap const* map, int c0, int c1, int c2, int c3,
+                                uint64_t* bar) {
+#if SIGATTN_ARCH_SM90A
+  int32_t const coords[4] = {c0, c1, c2, c3};
+  cuda::ptx::cp_async_bulk_tensor(cuda::ptx::space_cluster, cuda::ptx::space_global, smem, map,
+                                  coords, bar);
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host side
+
+/// The driver's cuTensorMapEncodeTiled, looked up once per process.
+inline CUresult encode_tensor_map_tiled(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank,
+                                        void* address, cuuint64_t const* dims,
+                                        cuuint64_t const* strides, cuuint32_t const* box,
+                                        cuuint32_t const* element_strides) {
+  using Encode = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                              cuuint64_t const*, cuuint64_t const*, cuuint32_t const*,
+                              cuuint32_t const*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                              CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+  static Encode const encode = []() -> Encode {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult status{};
+#if CUDART_VERSION >= 12050
+    // The entry point as it was introduced (CUDA 12.0), whatever the driver's version.
+    cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                                     cudaEnableDefault, &status);
+#else
+    cudaError_t e = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault,
+                                            &status);
+#endif
+    if (e != cudaSuccess || status != cudaDriverEntryPointSuccess) return nullptr;
+    return reinterpret_cast<Encode>(fn);
+  }();
+  if (encode == nullptr) return CUDA_ERROR_NOT_FOUND;
+  return encode(map, type, rank, address, dims, strides, box, element_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+/// Tensor map of a [batch, seq, heads, 64 * k] tensor of 16-bit elements whose rows are read in
+/// boxes of {64 elements, box_rows tokens, 1 head, 1 batch entry}. Strides are in elements. TMA
+/// zero-fills only outside [0, seq): padding inside the sequence is the kernel's business.
+inline CUresult make_bshd_tensor_map(CUtensorMap* map, bool bf16, void const* base, int64_t batch,
+                                     int64_t seq, int64_t heads, int64_t dim, int64_t batch_stride,
+                                     int64_t token_stride, int64_t head_stride, int box_rows) {
+  // A stride of a size-1 dimension is never used; TMA still wants a non-zero multiple of 16 bytes.
+  auto usable = [](int64_t stride_elems, int64_t extent) -> cuuint64_t {
+    int64_t bytes = stride_elems * 2;
+    return static_cast<cuuint64_t>((extent <= 1 || bytes == 0) ? 16 : bytes);
+  };
+  cuuint64_t const dims[4] = {static_cast<cuuint64_t>(dim), static_cast<cuuint64_t>(seq),
+                              static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(batch)};
+  cuuint64_t const strides[3] = {usable(token_stride, seq), usable(head_stride, heads),
+                                 usable(batch_stride, batch)};
+  cuuint32_t const box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
+  cuuint32_t const element_strides[4] = {1, 1, 1, 1};
+  return encode_tensor_map_tiled(map,
+                                 bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                      : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                                 4, const_cast<void*>(base), dims, strides, box, element_strides);
+}
+
+}  // namespace sigattn::tile
