@@ -174,6 +174,15 @@ TEST_CASE("backward: causal, GQA, layouts, bias modes", "[backward][small]") {
     s.bias_mode = BiasMode::kPerBatch;
     s.bias_per_batch = {-1.0f, -4.0f};
     check_against_fp64(s, bar(c));
+
+    s.bias_mode = BiasMode::kScalar;  // a user scale and scalar bias reach dS, dQ and dK
+    s.bias = -1.5f;
+    s.scale = 0.05f;
+    s.q_lens = s.kv_lens = {128, 65};  // at and past the 64-row tiles
+    check_against_fp64(s, bar(c));
+
+    s.sigmoid = SigmoidMode::kFast;  // the opt-in fast sigmoid, with its own looser bar
+    check_against_fp64(s, 2e-2);
   }
 }
 

@@ -98,6 +98,13 @@ TEST_CASE("forward: lengths full, ragged, zero, one, not a tile multiple", "[for
     s.kv_lens = {257, 31};
     check_against_fp64(s, bar(c));
 
+    s.batch = 3;  // lengths at and around the tile sizes (64 and 128)
+    s.max_q_len = s.max_kv_len = 300;
+    s.q_lens = {128, 129, 127};
+    s.kv_lens = {128, 64, 65};
+    check_against_fp64(s, bar(c));
+
+    s.batch = 2;
     s.max_q_len = s.max_kv_len = 100;  // device lengths out of range are clamped to [0, S]
     s.q_lens = {-5, 1000};
     s.kv_lens = {1000, -7};

@@ -15,30 +15,41 @@
 
 namespace sigattn::detail {
 
-/// Makes sure `kernel` has an image for `device` and may use `smem_bytes` of dynamic shared
-/// memory there. The opt-in is a per-device attribute, so it is remembered per device id (one bit
-/// per device in a static of the calling instantiation, `KernelTag`). A missing image (the
-/// program was not built for this architecture) is kErrorArchMismatch, not a launch failure.
+/// Makes sure `kernel` has real code for `device` and may use `smem_bytes` of dynamic shared
+/// memory there. The kernel image must have been compiled for a virtual architecture of at least
+/// `min_cc`: kernel bodies are guarded by architecture, so PTX of an older one (compute_75, say)
+/// would JIT to an empty kernel, which is refused here as kErrorArchMismatch rather than run. The
+/// opt-in is a per-device attribute: it is set, and remembered (one bit per device in a static of
+/// the calling instantiation, `KernelTag`), only when `device` is the current device; for another
+/// device (can_implement) the checks run without the attribute and nothing is cached.
 template <class KernelTag, class Kernel>
-Result prepare_kernel(Kernel kernel, int device, int smem_bytes) {
+Result prepare_kernel(Kernel kernel, int device, int smem_bytes, int min_cc) {
   constexpr int kMaxDevices = 256;
   static std::atomic<uint64_t> ready[kMaxDevices / 64] = {};
-  bool cacheable = device >= 0 && device < kMaxDevices;
-  uint64_t bit = cacheable ? (uint64_t{1} << (device % 64)) : 0;
-  if (cacheable && (ready[device / 64].load(std::memory_order_acquire) & bit)) return Result{};
-
-  cudaFuncAttributes attr{};
-  cudaError_t e = cudaFuncGetAttributes(&attr, kernel);
-  if (e == cudaErrorInvalidDeviceFunction || e == cudaErrorNoKernelImageForDevice) {
-    (void)cudaGetLastError();  // not sticky: leave no trace of the probe for the caller
-    return Result{Status::kErrorArchMismatch, e};
-  }
+  int current = -1;
+  cudaError_t e = cudaGetDevice(&current);
   if (e != cudaSuccess) return Result{Status::kErrorCuda, e};
+  bool const is_current = device == current;
+  bool const cacheable = is_current && device >= 0 && device < kMaxDevices;
+  uint64_t const bit = cacheable ? (uint64_t{1} << (device % 64)) : 0;
+  if (cacheable && (ready[device / 64].load(std::memory_order_acquire) & bit)) return Result{};
 
   int optin = 0;
   e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
   if (e != cudaSuccess) return Result{Status::kErrorCuda, e};
   if (smem_bytes > optin) return Result{Status::kErrorArchMismatch, cudaSuccess};
+  if (!is_current) return Result{};  // the image can only be inspected on the current device
+
+  cudaFuncAttributes attr{};
+  e = cudaFuncGetAttributes(&attr, kernel);
+  if (e == cudaErrorInvalidDeviceFunction || e == cudaErrorNoKernelImageForDevice) {
+    (void)cudaGetLastError();  // not sticky: leave no trace of the probe for the caller
+    return Result{Status::kErrorArchMismatch, e};
+  }
+  if (e != cudaSuccess) return Result{Status::kErrorCuda, e};
+  // (0 would mean "not recorded": nothing to compare then.)
+  if (attr.ptxVersion != 0 && attr.ptxVersion < min_cc)
+    return Result{Status::kErrorArchMismatch, cudaSuccess};
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
   if (e != cudaSuccess) return Result{Status::kErrorCuda, e};
 
@@ -46,8 +57,13 @@ Result prepare_kernel(Kernel kernel, int device, int smem_bytes) {
   return Result{};
 }
 
+/// The result of a launch. A failed launch's error is also cleared from the runtime's last-error
+/// slot, so that it is reported once, through the Result, and not again to the caller's next
+/// cudaGetLastError.
 inline Result launch_result(cudaError_t e) {
-  return e == cudaSuccess ? Result{} : Result{Status::kErrorCuda, e};
+  if (e == cudaSuccess) return Result{};
+  (void)cudaGetLastError();
+  return Result{Status::kErrorCuda, e};
 }
 
 inline cudaLaunchConfig_t launch_config(int64_t blocks, int threads, int smem, cudaStream_t s) {
@@ -73,7 +89,8 @@ Result launch_sm80_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
   auto run = [&](auto sigmoid_tag) -> Result {
     using Sigmoid = decltype(sigmoid_tag);
     auto kernel = kernel::sm80_fwd_kernel<Traits, Sigmoid>;
-    Result r = prepare_kernel<Sm80FwdTag<Traits, Sigmoid>>(kernel, device, Traits::kSmemBytes);
+    Result r = prepare_kernel<Sm80FwdTag<Traits, Sigmoid>>(kernel, device, Traits::kSmemBytes,
+                                                           c.min_cc);
     if (!r || dry_run) return r;
 
     kernel::FwdArgs args{};
@@ -105,7 +122,8 @@ Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
   auto run = [&](auto sigmoid_tag) -> Result {
     using Sigmoid = decltype(sigmoid_tag);
     auto kernel = kernel::sm90_fwd_kernel<Traits, Sigmoid>;
-    Result r = prepare_kernel<Sm90FwdTag<Traits, Sigmoid>>(kernel, device, Traits::kSmemBytes);
+    Result r = prepare_kernel<Sm90FwdTag<Traits, Sigmoid>>(kernel, device, Traits::kSmemBytes,
+                                                           c.min_cc);
     if (!r) return r;
 
     kernel::FwdArgs args{};
@@ -184,6 +202,8 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
   // The deterministic dQ kernel has the forward's structure: 4 warps x 16 query rows.
   using DqTraits = kernel::sm80::FwdTraits<c.head_dim, Element, 64, 64, 4, 2>;
   constexpr int kDqSmem = kernel::sm80::DqSmem<DqTraits>::kBytes;
+  // Without dQ the key-side kernel needs no dS^T tile.
+  constexpr int kDkdvSmemPlain = Traits::kSmemBytes - Traits::kSmemDs;
   FwdParams const& p = bp.fwd;
 
   auto run = [&](auto sigmoid_tag) -> Result {
@@ -193,13 +213,14 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     auto dq_kernel = kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>;
     auto convert = kernel::sm80_dq_convert_kernel<Element>;
     Result r = bp.deterministic
-                   ? prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, false>>(dkdv_plain, device,
-                                                                         Traits::kSmemBytes)
-                   : prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, true>>(dkdv_atomic, device,
-                                                                        Traits::kSmemBytes);
+                   ? prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, false>>(
+                         dkdv_plain, device, kDkdvSmemPlain, c.min_cc)
+                   : prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, true>>(
+                         dkdv_atomic, device, Traits::kSmemBytes, c.min_cc);
     if (r) {
-      r = bp.deterministic ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(dq_kernel, device, kDqSmem)
-                           : prepare_kernel<Sm80ConvertTag<Element>>(convert, device, 0);
+      r = bp.deterministic
+              ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(dq_kernel, device, kDqSmem, c.min_cc)
+              : prepare_kernel<Sm80ConvertTag<Element>>(convert, device, 0, c.min_cc);
     }
     if (!r || dry_run) return r;
 
@@ -222,8 +243,9 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     args.num_tiles_kv = (p.max_kv_len + Traits::kTileKV - 1) / Traits::kTileKV;
     args.num_tiles = int64_t{args.num_tiles_kv} * p.batch * p.num_kv_heads;
     if (args.num_tiles > 0) {
-      cudaLaunchConfig_t config =
-          launch_config(args.num_tiles, Traits::kThreads, Traits::kSmemBytes, stream);
+      cudaLaunchConfig_t config = launch_config(
+          args.num_tiles, Traits::kThreads,
+          bp.deterministic ? kDkdvSmemPlain : Traits::kSmemBytes, stream);
       cudaError_t e = bp.deterministic ? cudaLaunchKernelEx(&config, dkdv_plain, args)
                                        : cudaLaunchKernelEx(&config, dkdv_atomic, args);
       if (e != cudaSuccess) return launch_result(e);
