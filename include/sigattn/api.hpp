@@ -64,7 +64,8 @@ enum class Status : int32_t {
   kErrorCuda = 5,               ///< a CUDA runtime call or launch failed; see Result::cuda
 };
 
-/// A status plus the CUDA error that caused it (cudaSuccess unless status == kErrorCuda).
+/// A status plus the CUDA error behind it: always set with kErrorCuda, and sometimes with
+/// kErrorArchMismatch (the runtime's reason for refusing a kernel image); cudaSuccess otherwise.
 struct Result {
   Status status = Status::kSuccess;
   cudaError_t cuda = cudaSuccess;
@@ -160,13 +161,17 @@ Result can_implement(BwdParams const& params, int device_id);
 /// Bytes of device workspace forward() needs for these parameters: 0 today; a split-KV path may
 /// need some later. The caller allocates it.
 size_t workspace_bytes(FwdParams const& params);
-/// Bytes of device workspace backward() needs (fp32 dQ accumulators and, for GQA or the
-/// deterministic mode, partial dK/dV buffers). The caller allocates it; it need not be zeroed.
+/// Bytes of device workspace backward() needs: the fp32 dQ accumulator (B * Sq * Hq * D * 4) in
+/// the default mode, 0 in the deterministic mode. The caller allocates it; it need not be zeroed
+/// (backward() clears it on the stream).
 size_t workspace_bytes(BwdParams const& params);
 
 /// Runs the forward on `stream` (asynchronous; nothing is synchronised, nothing allocated). Uses
-/// the current CUDA device. A zero-size problem (batch, heads or lengths of 0) is a successful
-/// no-op. On any invalid input it returns the error and launches nothing.
+/// the current CUDA device. A problem with no output (batch, num_heads or max_q_len of 0) is a
+/// successful no-op; max_kv_len == 0 is not: O's real rows are written as zeros. On any invalid
+/// input it returns the error and launches nothing. Preconditions it cannot check: the memory
+/// behind each pointer covers its shape and strides, output rows do not overlap one another, and
+/// outputs do not alias inputs.
 Result forward(FwdParams const& params, cudaStream_t stream);
 
 /// Runs the backward on `stream`. `workspace` must hold workspace_bytes(params) bytes of device
