@@ -55,7 +55,8 @@ def sigmoid_attention(
             Any batch, token and head strides are used as they are (for example ``x.transpose(1,
             2)`` of a ``[B, H, S, D]`` tensor), as long as they and the data pointer are multiples
             of 16 bytes; the head dim must be contiguous (a tensor whose head-dim stride is not 1
-            is copied with ``.contiguous()``, the only copy made).
+            is copied with ``.contiguous()``, as is a broadcast one with a stride of 0; no other
+            layout is copied).
         q_lens, kv_lens: ``[B]`` integer tensors of real lengths (padding is trailing: tokens
             ``[0, len)`` are real), or None for "every sequence is full". Converted to int32 on
             q's device. For self-attention pass the same tensor twice.

@@ -118,3 +118,20 @@ def test_deterministic_mode_is_bitwise_reproducible():
             assert torch.equal(a, b)
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+def test_broadcast_kv_matches_reference():
+    """k and v expanded over the batch (stride 0) give what their materialised copies give."""
+    gen = torch.Generator(device=DEVICE).manual_seed(4)
+    lens = torch.tensor([100, 64, 37], dtype=torch.int32, device=DEVICE)
+    real = real_rows(lens, 3, 100)
+    q = random_tensor(3, 100, 4, 64, torch.bfloat16, "bshd", real, gen)
+    full = torch.ones(1, 100, dtype=torch.bool, device=DEVICE)
+    k = random_tensor(1, 100, 2, 64, torch.bfloat16, "bshd", full, gen).expand(3, -1, -1, -1)
+    v = random_tensor(1, 100, 2, 64, torch.bfloat16, "bshd", full, gen).expand(3, -1, -1, -1)
+    assert k.stride(0) == 0
+    o = sigattn_torch.sigmoid_attention(q, k, v, lens, lens)
+    assert torch.equal(o, sigattn_torch.sigmoid_attention(q, k.contiguous(), v.contiguous(), lens,
+                                                          lens))
+    ref = reference_sigmoid_attention(q.double(), k.double(), v.double(), lens, lens)
+    assert rel_l2(o, ref, real) <= REL_L2_BAR[torch.bfloat16]

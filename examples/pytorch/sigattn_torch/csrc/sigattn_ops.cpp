@@ -3,7 +3,8 @@
 // Tensors are logically [B, S, H, D] (Q, O, dO, dQ: [B, Sq, Hq, D]; K, V, dK, dV:
 // [B, Skv, Hkv, D]); any batch, token and head strides reach the library as they are (a
 // [B, H, S, D] tensor seen through .transpose(1, 2) is not copied). The head dim must have stride
-// 1: an input whose head-dim stride is not 1 is the one case that is copied (.contiguous()).
+// 1: an input whose head-dim stride is not 1 is copied (.contiguous()), and so is a broadcast
+// input (stride 0 over more than one element); no other layout is.
 // Strides that are not multiples of 16 bytes, and base pointers that are not 16-byte aligned, are
 // passed on unchanged and the library rejects them ("pointer or stride not aligned to 16 bytes").
 // Outputs (O, dQ, dK, dV) are new contiguous [B, S, H, D] tensors; the fake (meta)
@@ -50,9 +51,14 @@ sigattn::DType to_dtype(at::ScalarType t) {
   return static_cast<sigattn::DType>(-1);
 }
 
-// The head-dim stride must be 1; only a tensor where it is not is copied.
-Tensor unit_inner_stride(Tensor const& t) {
-  return (t.dim() == 4 && t.size(3) > 1 && t.stride(3) != 1) ? t.contiguous() : t;
+// The layouts the binding copies (.contiguous()) rather than passes on: a head dim whose stride
+// is not 1, and a broadcast dimension (stride 0 over more than one element, as expand() makes),
+// which the library's TMA path cannot address. Every other layout is passed as it is.
+Tensor library_layout(Tensor const& t) {
+  if (t.dim() != 4) return t;
+  bool copy = t.size(3) > 1 && t.stride(3) != 1;
+  for (int d = 0; d < 3; ++d) copy = copy || (t.size(d) > 1 && t.stride(d) == 0);
+  return copy ? t.contiguous() : t;
 }
 
 // {batch, token, head} strides of a 4-D tensor in elements. A dimension of extent 1 is never
@@ -164,9 +170,9 @@ Tensor fwd_cuda(Tensor const& q_in, Tensor const& k_in, Tensor const& v_in,
                 std::optional<Tensor> const& bias_per_batch) {
   check_tensor(q_in, "q", q_in);
   c10::cuda::CUDAGuard guard(q_in.device());
-  Tensor q = unit_inner_stride(q_in);
-  Tensor k = unit_inner_stride(k_in);
-  Tensor v = unit_inner_stride(v_in);
+  Tensor q = library_layout(q_in);
+  Tensor k = library_layout(k_in);
+  Tensor v = library_layout(v_in);
   sigattn::FwdParams p =
       make_fwd_params(q, k, v, q_lens, kv_lens, causal, scale, bias_mode, bias, bias_per_batch);
 
@@ -188,10 +194,10 @@ std::tuple<Tensor, Tensor, Tensor> bwd_cuda(Tensor const& dout_in, Tensor const&
   check_tensor(dout_in, "dout", q_in);
   check_same_shape(dout_in, "dout", q_in, "q");
   c10::cuda::CUDAGuard guard(q_in.device());
-  Tensor dout = unit_inner_stride(dout_in);
-  Tensor q = unit_inner_stride(q_in);
-  Tensor k = unit_inner_stride(k_in);
-  Tensor v = unit_inner_stride(v_in);
+  Tensor dout = library_layout(dout_in);
+  Tensor q = library_layout(q_in);
+  Tensor k = library_layout(k_in);
+  Tensor v = library_layout(v_in);
 
   sigattn::BwdParams bp{};
   bp.fwd =
