@@ -18,7 +18,7 @@
 #
 # Environment: SIGATTN_TORCH_ARCH (default 90a), MAX_JOBS (default 16), PYTEST_ARGS (extra pytest
 # arguments), COMPARE_ARGS (extra compare.py arguments, e.g. --quick), and per-step time limits
-# BUILD_TIMEOUT, PYTEST_TIMEOUT, COMPARE_TIMEOUT in seconds (default 150, 200, 240: the three
+# BUILD_TIMEOUT, PYTEST_TIMEOUT, COMPARE_TIMEOUT in seconds (default 150, 190, 240: the three
 # together stay under ten minutes; a comparison cut short still prints the rows it measured). A later step runs even when an earlier one failed, except that
 # nothing runs after a failed build. The exit status is non-zero when any step failed.
 set -uo pipefail
@@ -39,7 +39,7 @@ export PYTHONPATH="$ROOT/examples/pytorch${PYTHONPATH:+:$PYTHONPATH}"
 SIGATTN_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export SIGATTN_COMMIT
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-150}
-PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-200}
+PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-190}
 COMPARE_TIMEOUT=${COMPARE_TIMEOUT:-240}
 
 summary=()
