@@ -58,17 +58,25 @@ inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, b
   if (is_empty(p)) return Result{};
   int cc = 0;
   if (Result r = device_cc(device, &cc); !r) return r;
-  int row = -1;
-  if (Result r = select_config(Direction::kForward, p.head_dim, p.dtype, p.path, cc, &row); !r)
-    return r;
-  return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
-    constexpr size_t kRow = decltype(index)::value;
-    if constexpr (kKernelConfigs[kRow].direction == Direction::kForward) {
-      return launch_fwd_row<kRow>(p, device, stream, dry_run);
-    } else {
-      return Result{Status::kErrorNotSupported, cudaSuccess};
-    }
-  });
+  auto launch = [&](Path path) -> Result {
+    int row = -1;
+    if (Result r = select_config(Direction::kForward, p.head_dim, p.dtype, path, cc, &row); !r)
+      return r;
+    return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
+      constexpr size_t kRow = decltype(index)::value;
+      if constexpr (kKernelConfigs[kRow].direction == Direction::kForward) {
+        return launch_fwd_row<kRow>(p, device, stream, dry_run);
+      } else {
+        return Result{Status::kErrorNotSupported, cudaSuccess};
+      }
+    });
+  };
+  Result r = launch(p.path);
+  // The Hopper path refuses what its tensor maps cannot express (a zero stride of a dimension
+  // longer than 1, for example); the automatic choice then falls back to the portable path.
+  if (p.path == Path::kAuto && r.status == Status::kErrorNotSupported)
+    return launch(Path::kPortable);
+  return r;
 }
 
 /// Shared by can_implement and backward.

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "sigattn/detail/config.cuh"
 
@@ -109,9 +110,12 @@ inline CUresult make_bshd_tensor_map(CUtensorMap* map, bool bf16, void const* ba
                                      int64_t seq, int64_t heads, int64_t dim, int64_t batch_stride,
                                      int64_t token_stride, int64_t head_stride, int box_rows) {
   // A stride of a size-1 dimension is never used; TMA still wants a non-zero multiple of 16 bytes.
+  // A zero stride of a longer dimension (a broadcast view) has no TMA encoding: refuse it.
+  for (auto [stride, extent] : {std::pair{token_stride, seq}, std::pair{head_stride, heads},
+                                std::pair{batch_stride, batch}})
+    if (stride == 0 && extent > 1) return CUDA_ERROR_INVALID_VALUE;
   auto usable = [](int64_t stride_elems, int64_t extent) -> cuuint64_t {
-    int64_t bytes = stride_elems * 2;
-    return static_cast<cuuint64_t>((extent <= 1 || bytes == 0) ? 16 : bytes);
+    return static_cast<cuuint64_t>(extent <= 1 ? 16 : stride_elems * 2);
   };
   cuuint64_t const dims[4] = {static_cast<cuuint64_t>(dim), static_cast<cuuint64_t>(seq),
                               static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(batch)};
