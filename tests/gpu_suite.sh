@@ -239,8 +239,9 @@ step_bench() {
   return $rc
 }
 
-# Nsight Compute on one forward and one backward launch of the portable path (D=128, S=4096,
-# dense), with the sections that say where the time goes. Not a default step.
+# Nsight Compute on one launch of each kernel family (portable forward and backward, Hopper
+# forward; D=128, S=4096, dense), with the sections that say where the time goes. Not a default
+# step.
 step_profile() {
   local exe="$BUILD/bench/sigattn_bench" out="$LOGDIR/ncu.txt" rc=0
   if ! command -v ncu >/dev/null 2>&1 || [ ! -x "$exe" ]; then
@@ -248,11 +249,11 @@ step_profile() {
     return 1
   fi
   : >"$out"
-  for dir in fwd bwd; do
-    ncu --clock-control none -k 'regex:sm80_(fwd|bwd_dkdv)_kernel' -c 1 \
+  for run in portable:fwd portable:bwd hopper:fwd; do
+    ncu --clock-control none -k 'regex:sm(80|90)_(fwd|bwd_dkdv)_kernel' -c 1 \
       --section SpeedOfLight --section ComputeWorkloadAnalysis --section Occupancy \
       --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
-      "$exe" --path portable --dir "$dir" --hdim 128 --seqlens 4096 --ragged dense \
+      "$exe" --path "${run%%:*}" --dir "${run##*:}" --hdim 128 --seqlens 4096 --ragged dense \
       --warmup 0 --iters 1 >>"$out" 2>&1 || rc=$?
   done
   note "profile: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)"); ncu.txt"
