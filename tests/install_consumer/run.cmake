@@ -3,7 +3,8 @@
 #   CXX_COMPILER, CUDA_COMPILER, CUDA_HOST_COMPILER.
 # 1. configures, builds and installs sigattn (tests, bench and examples off) into WORK_DIR/prefix;
 # 2. configures and builds the consumer against that prefix (find_package(sigattn CONFIG));
-# 3. configures and builds the consumer again with add_subdirectory of the source tree.
+# 3. configures and builds the consumer again with add_subdirectory of the source tree;
+# 4. and once more through FetchContent (declared with the source tree as its SOURCE_DIR).
 # Every step must succeed. Nothing is run, so no GPU is needed.
 cmake_minimum_required(VERSION 3.25)
 
@@ -50,4 +51,9 @@ step("${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/add_subdirec
      ${common_args} "-DSIGATTN_SOURCE_DIR=${SIGATTN_SOURCE_DIR}")
 step("${CMAKE_COMMAND}" --build "${WORK_DIR}/add_subdirectory")
 
-message(STATUS "== install_consumer: both consumers built")
+message(STATUS "== consumer through FetchContent(SOURCE_DIR ${SIGATTN_SOURCE_DIR})")
+step("${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/fetch_content"
+     ${common_args} "-DSIGATTN_FETCH_SOURCE_DIR=${SIGATTN_SOURCE_DIR}")
+step("${CMAKE_COMMAND}" --build "${WORK_DIR}/fetch_content")
+
+message(STATUS "== install_consumer: all three consumers built")
