@@ -256,7 +256,8 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
       args.num_tiles_kv = (p.max_kv_len + DqTraits::kTileKV - 1) / DqTraits::kTileKV;
       args.num_tiles = int64_t{args.num_tiles_q} * p.batch * p.num_heads;
       if (args.num_tiles == 0) return Result{};
-      cudaLaunchConfig_t config = launch_config(args.num_tiles, DqTraits::kThreads, kDqSmem, stream);
+      cudaLaunchConfig_t config =
+          launch_config(args.num_tiles, DqTraits::kThreads, kDqSmem, stream);
       return launch_result(cudaLaunchKernelEx(&config, dq_kernel, args));
     }
     args.num_tiles = static_cast<int64_t>(accum_bytes / sizeof(float) / 8);

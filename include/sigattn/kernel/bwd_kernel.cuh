@@ -35,7 +35,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
 /// fp32 dQ workspace -> dQ (atomic mode); args.num_tiles counts 8-element chunks.
 template <class Element>
-__global__ void __launch_bounds__(256) sm80_dq_convert_kernel(__grid_constant__ BwdArgs const args) {
+__global__ void __launch_bounds__(256)
+    sm80_dq_convert_kernel(__grid_constant__ BwdArgs const args) {
   for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < args.num_tiles;
        c += int64_t{gridDim.x} * blockDim.x)
     sm80::dq_convert_chunk<Element>(args, c);

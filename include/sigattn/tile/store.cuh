@@ -34,7 +34,8 @@ SIGATTN_DEVICE void store_zero_rows(Element* gmem, int64_t row_stride, int rows,
     if (kChunks % Threads != 0 && c >= kChunks) break;
     int row = c / Layout::kChunksPerRow;
     int col = (c % Layout::kChunksPerRow) * 8;
-    if (row < rows) *reinterpret_cast<uint4*>(gmem + row * row_stride + col) = make_uint4(0, 0, 0, 0);
+    if (row < rows)
+      *reinterpret_cast<uint4*>(gmem + row * row_stride + col) = make_uint4(0, 0, 0, 0);
   }
 }
 
