@@ -51,11 +51,9 @@ SIGATTN_API char const* to_string(Result result) {
 
 namespace detail {
 
-/// Shared by can_implement and forward: validation, then the registry row for the device, then
-/// (unless dry_run) the launch.
+/// Shared by can_implement and forward, after validation of a non-empty problem: the registry row
+/// for the device, then (unless dry_run) the launch.
 inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
-  if (Result r = validate(p); !r) return r;
-  if (is_empty(p)) return Result{};
   int cc = 0;
   if (Result r = device_cc(device, &cc); !r) return r;
   auto launch = [&](Path path) -> Result {
@@ -79,11 +77,9 @@ inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, b
   return r;
 }
 
-/// Shared by can_implement and backward.
+/// Shared by can_implement and backward, after validation of a non-empty problem.
 inline Result run_backward(BwdParams const& p, void* workspace, int device, cudaStream_t stream,
                            bool dry_run) {
-  if (Result r = validate(p); !r) return r;
-  if (is_empty(p)) return Result{};
   if (!dry_run && !p.deterministic && dq_accum_bytes(p.fwd) > 0 &&
       (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 16 != 0))
     return Result{workspace == nullptr ? Status::kErrorInvalidArgument
@@ -113,10 +109,14 @@ inline Result current_device(int* device) {
 }  // namespace detail
 
 SIGATTN_API Result can_implement(FwdParams const& params, int device_id) {
+  if (Result r = detail::validate(params); !r) return r;
+  if (detail::is_empty(params)) return Result{};
   return detail::run_forward(params, device_id, nullptr, /*dry_run=*/true);
 }
 
 SIGATTN_API Result can_implement(BwdParams const& params, int device_id) {
+  if (Result r = detail::validate(params); !r) return r;
+  if (detail::is_empty(params)) return Result{};
   return detail::run_backward(params, nullptr, device_id, nullptr, /*dry_run=*/true);
 }
 

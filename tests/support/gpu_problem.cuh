@@ -284,8 +284,7 @@ inline std::vector<KernelConfig> runnable_configs(Direction dir) {
   std::vector<KernelConfig> out;
   for (KernelConfig const& c : kKernelConfigs) {
     if (c.direction != dir || !is_enabled(c)) continue;
-    bool runs = c.path == Path::kHopper ? cc == 90 : cc >= c.min_cc;
-    if (runs) out.push_back(c);
+    if (runs_on(c, cc)) out.push_back(c);
   }
   return out;
 }

@@ -19,12 +19,6 @@ namespace sigattn::detail {
 template <DType T>
 using ElementOf = std::conditional_t<T == DType::kBF16, __nv_bfloat16, __half>;
 
-/// Can a kernel of this row run on a device of compute capability `cc`? sm_90a code runs on 9.0
-/// only; the portable code on its minimum and everything newer.
-constexpr bool runs_on(KernelConfig const& c, int cc) {
-  return c.path == Path::kHopper ? cc == 90 : cc >= c.min_cc;
-}
-
 /// What a request asks of the registry.
 struct ConfigQuery {
   Direction direction;

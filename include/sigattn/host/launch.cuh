@@ -75,6 +75,19 @@ inline cudaLaunchConfig_t launch_config(int64_t blocks, int threads, int smem, c
   return config;
 }
 
+/// The arguments every forward kernel takes, for query tiles of `tile_q` rows.
+template <class Sigmoid>
+kernel::FwdArgs make_fwd_args(FwdParams const& p, int tile_q) {
+  kernel::FwdArgs args{};
+  args.p = p;
+  args.score_mul = effective_scale(p) * Sigmoid::kPrescale;
+  args.bias_mul = Sigmoid::kPrescale;
+  args.num_q_tiles = (p.max_q_len + tile_q - 1) / tile_q;
+  args.group = p.num_heads / p.num_kv_heads;
+  args.num_tiles = int64_t{args.num_q_tiles} * p.batch * p.num_heads;
+  return args;
+}
+
 template <class Traits, class Sigmoid>
 struct Sm80FwdTag {};
 
@@ -93,13 +106,7 @@ Result launch_sm80_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
                                                            c.min_cc);
     if (!r || dry_run) return r;
 
-    kernel::FwdArgs args{};
-    args.p = p;
-    args.score_mul = effective_scale(p) * Sigmoid::kPrescale;
-    args.bias_mul = Sigmoid::kPrescale;
-    args.num_q_tiles = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
-    args.group = p.num_heads / p.num_kv_heads;
-    args.num_tiles = int64_t{args.num_q_tiles} * p.batch * p.num_heads;
+    kernel::FwdArgs const args = make_fwd_args<Sigmoid>(p, Traits::kTileQ);
 
     // Work tiles beyond the grid limit are looped over inside the kernel.
     cudaLaunchConfig_t config =
@@ -126,13 +133,7 @@ Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
                                                            c.min_cc);
     if (!r) return r;
 
-    kernel::FwdArgs args{};
-    args.p = p;
-    args.score_mul = effective_scale(p) * Sigmoid::kPrescale;
-    args.bias_mul = Sigmoid::kPrescale;
-    args.num_q_tiles = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
-    args.group = p.num_heads / p.num_kv_heads;
-    args.num_tiles = int64_t{args.num_q_tiles} * p.batch * p.num_heads;
+    kernel::FwdArgs const args = make_fwd_args<Sigmoid>(p, Traits::kTileQ);
     // One CTA per tile (its barriers are set up once): more tiles than a grid holds is refused.
     if (args.num_tiles > INT_MAX) return Result{Status::kErrorNotSupported, cudaSuccess};
 

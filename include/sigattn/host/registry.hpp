@@ -88,6 +88,12 @@ constexpr bool is_enabled(KernelConfig const& c) {
   return hdim && dtype && arch;
 }
 
+/// Can a kernel of this row run on a device of compute capability `cc` (major * 10 + minor)?
+/// sm_90a code runs on 9.0 only; the portable code on its minimum and everything newer.
+constexpr bool runs_on(KernelConfig const& c, int cc) {
+  return c.path == Path::kHopper ? cc == 90 : cc >= c.min_cc;
+}
+
 /// Human-readable names, for tests and benchmark tables.
 constexpr char const* to_string(DType t) { return t == DType::kBF16 ? "bf16" : "fp16"; }
 constexpr char const* to_string(Path p) {
