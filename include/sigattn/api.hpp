@@ -12,7 +12,13 @@
 
 #include <cuda_runtime_api.h>
 
+// The version macros: CMake generates sigattn/version.hpp into the build and install trees; a copy
+// of include/ used without CMake has none and takes the checked-in default (the same numbers).
+#if __has_include("sigattn/version.hpp")
 #include "sigattn/version.hpp"
+#else
+#include "sigattn/detail/version_default.hpp"
+#endif
 
 namespace sigattn {
 

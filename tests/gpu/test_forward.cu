@@ -4,29 +4,25 @@
 
 #include <sigattn/api.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "../support/gpu_problem.cuh"
+#include "../support/gpu_test.cuh"
 #include "../support/naive_reference.cuh"
+
+namespace sigattn::test {
+uint64_t const kSeedBase = 0x5157a77e0000ull;  // this file's seed sequence (gpu_test.cuh)
+}  // namespace sigattn::test
 
 using namespace sigattn;
 using namespace sigattn::test;
 using reference::Side;
 
 namespace {
-
-uint64_t next_seed() {
-  static uint64_t seed = 0x5157a77e0000ull + static_cast<uint64_t>(Catch::rngSeed());
-  return ++seed;
-}
-
-struct Stream {
-  cudaStream_t s = nullptr;
-  Stream() { SIGATTN_TEST_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~Stream() { cudaStreamDestroy(s); }
-};
 
 /// Runs the forward and returns O as floats (the whole buffer, gaps included).
 std::vector<float> run_forward(DeviceProblem& prob) {
@@ -56,16 +52,6 @@ void check_against_fp64(ProblemSpec spec, double tol) {
   CHECK(err <= tol);
   CHECK(reference::rows_are_zero(padded, d.head_dim, o.data(), prob.o().stride));
 }
-
-ProblemSpec base_spec(KernelConfig const& c) {
-  ProblemSpec s;
-  s.dtype = c.dtype;
-  s.head_dim = c.head_dim;
-  s.path = c.path;
-  return s;
-}
-
-double bar(KernelConfig const& c) { return rel_l2_tolerance(c.dtype); }
 
 }  // namespace
 
@@ -335,6 +321,336 @@ TEST_CASE("forward: long sequences against the naive fp32 reference", "[forward]
       CHECK(err <= bar(c));
       CHECK(reference::rows_are_zero(reference::padded_rows(d, Side::kQuery), s.head_dim,
                                      o.data(), prob.o().stride));
+    }
+  }
+}
+
+// The cases below draw their seeds after every case above, so adding them left the data of the
+// cases above unchanged.
+
+namespace {
+
+/// O (downloaded, laid out by `o_stride`) against the fp64 forward of `d` on the host copies q, k,
+/// v: relative L2 over the real rows within `tol`, padded rows exact zeros.
+void check_o(reference::ProblemDesc const& d, float const* q, float const* k, float const* v,
+             std::vector<float> const& o, Strides const& o_stride, double tol) {
+  std::vector<double> ref(o.size(), 0.0);
+  REQUIRE(reference::forward(d, q, k, v, ref.data()));
+  double err = reference::relative_l2(reference::real_rows(d, Side::kQuery), d.head_dim, o.data(),
+                                      ref.data(), o_stride);
+  INFO("relative L2 error " << err << " (bar " << tol << ")");
+  CHECK(err <= tol);
+  CHECK(reference::rows_are_zero(reference::padded_rows(d, Side::kQuery), d.head_dim, o.data(),
+                                 o_stride));
+}
+
+}  // namespace
+
+// A graph captured on a (blocking) user stream replays the same kernels: O bitwise equal to a
+// direct call's, on two replays. The capture comes first, so that run alone ("[graph]") it also
+// covers the first call of a kernel in the process (its one-time shared-memory opt-in). Global
+// capture mode on a blocking stream: a capture-unsafe call from the library, or work on the
+// legacy stream, would fail the capture.
+TEST_CASE("forward: CUDA graph capture on a user stream, replayed twice",
+          "[forward][small][graph]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    for (Causal causal : {Causal::kNone, Causal::kBottomRight}) {
+      ProblemSpec s = base_spec(c);
+      s.batch = 2;
+      s.num_heads = 4;
+      s.num_kv_heads = 2;
+      s.max_q_len = 150;
+      s.max_kv_len = 200;
+      s.q_lens = {150, 77};
+      s.kv_lens = {200, 131};
+      s.causal = causal;
+      s.seed = next_seed();
+      INFO(s.describe());
+      DeviceProblem prob(s);
+      Stream stream(cudaStreamDefault);
+
+      Graph graph;
+      Result r =
+          graph.capture(stream.s, [&](cudaStream_t st) { return forward(prob.params(), st); });
+      INFO("forward under capture: " << to_string(r));
+      REQUIRE(r);
+      CHECK(graph.num_nodes() >= 1);
+      SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+      INFO("capturing must not run anything: O is still the NaN it was poisoned with");
+      CHECK(all_nan(prob.o().download(s.dtype)));
+
+      std::vector<float> direct = run_forward(prob);
+      check_o(prob.desc(), prob.q().host.data(), prob.k().host.data(), prob.v().host.data(),
+              direct, prob.o().stride, bar(c));
+
+      for (int replay = 0; replay < 2; ++replay) {
+        INFO("replay " << replay);
+        prob.o().poison(s.dtype);
+        graph.launch(stream.s);
+        SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+        CHECK(same_bits(prob.o().download(s.dtype), direct));
+      }
+    }
+  }
+}
+
+// forward() is asynchronous on the given stream and ordered after the work already queued there:
+// Q's real values arrive by a copy queued behind a 50 ms host callback, and O leaves by a copy
+// queued after the call; the device copy of Q is NaN until then, so an unordered read shows.
+TEST_CASE("forward: ordered after the work already queued on its stream",
+          "[forward][small][stream]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    ProblemSpec s = base_spec(c);
+    s.batch = 2;
+    s.num_heads = s.num_kv_heads = 2;
+    s.max_q_len = s.max_kv_len = 160;
+    s.q_lens = s.kv_lens = {160, 99};
+    s.seed = next_seed();
+    INFO(s.describe());
+    DeviceProblem prob(s);
+    Tensor& q = prob.q();
+    Tensor& o = prob.o();
+    PinnedBuffer q_pinned(q.bits.size() * 2);
+    PinnedBuffer o_pinned(static_cast<size_t>(o.elements) * 2);
+    std::memcpy(q_pinned.get(), q.bits.data(), q_pinned.bytes());
+    std::vector<uint16_t> nan_q(q.bits.size(), to_bits(s.dtype, NAN));
+    SIGATTN_TEST_CUDA(cudaMemcpy(q.dev.get(), nan_q.data(), nan_q.size() * 2,
+                                 cudaMemcpyHostToDevice));
+
+    Stream stream;
+    auto sleep_50ms = [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(50)); };
+    SIGATTN_TEST_CUDA(cudaLaunchHostFunc(stream.s, sleep_50ms, nullptr));
+    SIGATTN_TEST_CUDA(cudaMemcpyAsync(q.dev.get(), q_pinned.get(), q_pinned.bytes(),
+                                      cudaMemcpyHostToDevice, stream.s));
+    Result r = forward(prob.params(), stream.s);
+    SIGATTN_TEST_CUDA(cudaMemcpyAsync(o_pinned.get(), o.dev.get(), o_pinned.bytes(),
+                                      cudaMemcpyDeviceToHost, stream.s));
+    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+    INFO("forward: " << to_string(r));
+    REQUIRE(r);
+    std::vector<float> out(static_cast<size_t>(o.elements));
+    auto const* bits = static_cast<uint16_t const*>(o_pinned.get());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = from_bits(s.dtype, bits[i]);
+    check_o(prob.desc(), q.host.data(), prob.k().host.data(), prob.v().host.data(), out, o.stride,
+            bar(c));
+  }
+}
+
+// SPEC section 3: a zero-size problem (batch, num_heads or max_q_len 0) is a successful no-op:
+// nothing launched (a capture records no node), nothing written, and null tensors are fine; an
+// invalid call launches nothing either.
+TEST_CASE("forward: empty problems and invalid calls launch nothing", "[forward][small][empty]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    ProblemSpec s = base_spec(c);
+    s.batch = 2;
+    s.num_heads = s.num_kv_heads = 2;
+    s.max_q_len = s.max_kv_len = 64;
+    s.seed = next_seed();
+    INFO(s.describe());
+    DeviceProblem prob(s);  // O is NaN: whatever is written shows
+    Stream stream(cudaStreamDefault);
+
+    struct Case {
+      char const* name;
+      FwdParams p;
+      Status expect;
+    };
+    std::vector<Case> cases;
+    FwdParams const base = prob.params();
+    FwdParams p = base;
+    p.batch = 0;  // real tensors, but no batch entry
+    cases.push_back({"batch 0", p, Status::kSuccess});
+    p.q = p.k = p.v = nullptr;
+    p.o = nullptr;
+    p.q_lens = p.kv_lens = nullptr;
+    cases.push_back({"batch 0, every pointer null", p, Status::kSuccess});
+    p = base;
+    p.max_q_len = 0;
+    p.q = nullptr;
+    p.o = nullptr;
+    cases.push_back({"max_q_len 0, Q and O null", p, Status::kSuccess});
+    p = base;
+    p.max_q_len = p.max_kv_len = 0;
+    p.q = p.k = p.v = nullptr;
+    p.o = nullptr;
+    cases.push_back({"max_q_len and max_kv_len 0, every tensor null", p, Status::kSuccess});
+    p = base;
+    p.num_heads = 0;
+    cases.push_back({"num_heads 0", p, Status::kSuccess});
+    p = base;
+    p.o = static_cast<uint16_t*>(prob.o().dev.get()) + 1;
+    cases.push_back({"misaligned O", p, Status::kErrorMisalignedPointer});
+    p = base;
+    p.head_dim = 96;
+    cases.push_back({"unsupported head dim", p, Status::kErrorNotSupported});
+    p = base;
+    p.num_heads = 3;
+    cases.push_back({"Hq % Hkv != 0", p, Status::kErrorInvalidArgument});
+    p = base;
+    p.batch = -1;
+    cases.push_back({"negative batch", p, Status::kErrorInvalidArgument});
+
+    for (Case const& k : cases) {
+      INFO(k.name);
+      Graph graph;
+      Result r = graph.capture(stream.s, [&](cudaStream_t st) { return forward(k.p, st); });
+      CHECK(r.status == k.expect);
+      CHECK(r.cuda == cudaSuccess);
+      CHECK(graph.num_nodes() == 0);
+      r = forward(k.p, stream.s);  // and directly
+      CHECK(r.status == k.expect);
+      SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+      CHECK(all_nan(prob.o().download(s.dtype)));
+      int device = 0;
+      SIGATTN_TEST_CUDA(cudaGetDevice(&device));
+      CHECK(can_implement(k.p, device).status == k.expect);
+    }
+  }
+}
+
+// No keys at all: max_kv_len 0 with null K and V (what a framework hands over for empty tensors),
+// or every kv_len 0. Not an empty problem: O is written, as exact zeros everywhere.
+TEST_CASE("forward: no keys gives an all-zero O", "[forward][small][empty]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    for (Causal causal : {Causal::kNone, Causal::kTopLeft, Causal::kBottomRight}) {
+      ProblemSpec s = base_spec(c);
+      s.batch = 3;
+      s.num_heads = 4;
+      s.num_kv_heads = 2;
+      s.max_q_len = 150;
+      s.max_kv_len = 0;
+      s.q_lens = {150, 1, 0};
+      s.causal = causal;
+      s.seed = next_seed();
+      INFO(s.describe());
+      {
+        DeviceProblem prob(s);
+        FwdParams p = prob.params();
+        p.k = p.v = nullptr;
+        Stream stream;
+        Result r = forward(p, stream.s);
+        INFO("max_kv_len 0, K and V null: " << to_string(r));
+        REQUIRE(r);
+        SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+        CHECK(all_zero(prob.o().download(s.dtype)));
+      }
+      s.max_kv_len = 200;  // K and V hold nothing but NaN: no row of them is real
+      s.kv_lens = {0, 0, 0};
+      s.q_lens = {};
+      for (BiasMode mode : {BiasMode::kNegLogKvLen, BiasMode::kScalar}) {
+        s.bias_mode = mode;
+        s.bias = 3.0f;
+        INFO("kv_lens all 0, bias mode " << static_cast<int>(mode));
+        DeviceProblem prob(s);
+        std::vector<float> o = run_forward(prob);
+        CHECK(all_zero(o));
+      }
+    }
+  }
+}
+
+// Q, K, V as views of one packed [B, S, Hq + 2 Hkv, D] buffer (token stride (Hq + 2 Hkv) * D, K
+// and V at head offsets), with O in a layout of its own ([B, H, S, D], or [B, S, H, D] with gaps).
+TEST_CASE("forward: packed QKV and an O of its own stride", "[forward][small][layout]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    struct Heads {
+      int32_t q;
+      int32_t kv;
+    };
+    for (Heads heads : {Heads{2, 2}, Heads{4, 2}, Heads{3, 1}}) {
+      for (Layout o_layout : {Layout::kBHSD, Layout::kPaddedRows}) {
+        int32_t const batch = 2;
+        int32_t const seq = 140;
+        int32_t const dim = c.head_dim;
+        std::vector<int32_t> const lens = {140, 67};
+        uint64_t const seed = next_seed();
+        INFO(to_string(c.dtype) << " D=" << dim << " path=" << to_string(c.path) << " Hq="
+                                << heads.q << " Hkv=" << heads.kv << " O layout="
+                                << to_string(o_layout) << " seed=" << seed);
+        std::mt19937_64 rng(seed);
+        PackedQkv qkv = make_packed_qkv(c.dtype, batch, seq, heads.q, heads.kv, dim, lens, &rng);
+        Tensor o = make_tensor(c.dtype, make_strides(o_layout, seq, heads.q, dim), batch, seq,
+                               heads.q, dim, {}, nullptr);
+        DeviceBuffer d_lens = upload_lens(lens);
+
+        FwdParams p{};
+        p.q = qkv.q_dev();
+        p.k = qkv.k_dev();
+        p.v = qkv.v_dev();
+        p.o = o.dev.get();
+        p.dtype = c.dtype;
+        p.batch = batch;
+        p.num_heads = heads.q;
+        p.num_kv_heads = heads.kv;
+        p.head_dim = dim;
+        p.max_q_len = p.max_kv_len = seq;
+        p.q_lens = p.kv_lens = static_cast<int32_t const*>(d_lens.get());
+        p.q_stride = p.k_stride = p.v_stride = qkv.t.stride;
+        p.o_stride = o.stride;
+        p.path = c.path;
+        Stream stream;
+        Result r = forward(p, stream.s);
+        INFO("forward: " << to_string(r));
+        REQUIRE(r);
+        SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+        std::vector<float> out = o.download(c.dtype);
+        check_o(reference::describe(p, lens, lens), qkv.q_host(), qkv.k_host(), qkv.v_host(), out,
+                o.stride, bar(c));
+        // The gaps of the padded O layout are not O's elements: nothing may write them.
+        if (o_layout == Layout::kPaddedRows) {
+          reference::ProblemDesc d = reference::describe(p);
+          std::vector<float> rows_cleared = out;
+          for (bool real : {true, false})
+            for (reference::Row row : reference::rows(d, Side::kQuery, real))
+              for (int32_t e = 0; e < dim; ++e)
+                rows_cleared[reference::offset(o.stride, row.b, row.i, row.h) + e] = NAN;
+          CHECK(all_nan(rows_cleared));
+        }
+      }
+    }
+  }
+}
+
+// K and V shared by every sequence of the batch (a broadcast view: batch stride 0). The Hopper
+// path's tensor maps cannot express a zero stride: forced, it refuses (kErrorNotSupported, nothing
+// written); the automatic choice then runs the portable path. Every path that accepts it must
+// match the reference.
+TEST_CASE("forward: K and V broadcast over the batch (zero batch stride)",
+          "[forward][small][layout]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    ProblemSpec s = base_spec(c);
+    s.batch = 3;
+    s.num_heads = 4;
+    s.num_kv_heads = 2;
+    s.max_q_len = s.max_kv_len = 130;
+    s.q_lens = {130, 50, 129};
+    s.kv_lens = {130, 130, 130};  // every entry reads batch entry 0's keys, all real
+    s.seed = next_seed();
+    INFO(s.describe());
+    DeviceProblem prob(s);
+    int device = 0;
+    SIGATTN_TEST_CUDA(cudaGetDevice(&device));
+    for (Path path : {c.path, Path::kAuto}) {
+      INFO("path " << to_string(path));
+      FwdParams p = prob.params();
+      p.k_stride.batch = 0;
+      p.v_stride.batch = 0;
+      p.path = path;
+      prob.o().poison(s.dtype);
+      Stream stream;
+      Result r = forward(p, stream.s);
+      SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+      CHECK(can_implement(p, device).status == r.status);
+      if (path == Path::kHopper) {
+        CHECK(r.status == Status::kErrorNotSupported);
+        CHECK(all_nan(prob.o().download(s.dtype)));
+        continue;
+      }
+      INFO("forward: " << to_string(r));
+      REQUIRE(r);
+      check_o(reference::describe(p, s.q_lens, s.kv_lens), prob.q().host.data(),
+              prob.k().host.data(), prob.v().host.data(), prob.o().download(s.dtype),
+              prob.o().stride, bar(c));
     }
   }
 }
