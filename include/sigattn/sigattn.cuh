@@ -87,18 +87,25 @@ inline Result run_backward(BwdParams const& p, void* workspace, int device, cuda
                   cudaSuccess};
   int cc = 0;
   if (Result r = device_cc(device, &cc); !r) return r;
-  int row = -1;
   FwdParams const& f = p.fwd;
-  if (Result r = select_config(Direction::kBackward, f.head_dim, f.dtype, f.path, cc, &row); !r)
-    return r;
-  return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
-    constexpr size_t kRow = decltype(index)::value;
-    if constexpr (kKernelConfigs[kRow].direction == Direction::kBackward) {
-      return launch_bwd_row<kRow>(p, workspace, device, stream, dry_run);
-    } else {
-      return Result{Status::kErrorNotSupported, cudaSuccess};
-    }
-  });
+  auto launch = [&](Path path) -> Result {
+    int row = -1;
+    if (Result r = select_config(Direction::kBackward, f.head_dim, f.dtype, path, cc, &row); !r)
+      return r;
+    return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
+      constexpr size_t kRow = decltype(index)::value;
+      if constexpr (kKernelConfigs[kRow].direction == Direction::kBackward) {
+        return launch_bwd_row<kRow>(p, workspace, device, stream, dry_run);
+      } else {
+        return Result{Status::kErrorNotSupported, cudaSuccess};
+      }
+    });
+  };
+  Result r = launch(f.path);
+  // As in run_forward: what the Hopper path refuses falls back to the portable path.
+  if (f.path == Path::kAuto && r.status == Status::kErrorNotSupported)
+    return launch(Path::kPortable);
+  return r;
 }
 
 inline Result current_device(int* device) {

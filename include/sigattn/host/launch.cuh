@@ -2,6 +2,7 @@
 // per-device, per-kernel preparation (the dynamic shared-memory opt-in), cached per device id.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cmath>
@@ -134,32 +135,39 @@ Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
     if (!r) return r;
 
     kernel::FwdArgs const args = make_fwd_args<Sigmoid>(p, Traits::kTileQ);
-    // One CTA per tile (its barriers are set up once): more tiles than a grid holds is refused.
-    if (args.num_tiles > INT_MAX) return Result{Status::kErrorNotSupported, cudaSuccess};
+    // Persistent: one CTA per SM (the shared memory allows no more), or fewer when there are
+    // fewer work tiles.
+    int sms = 0;
+    if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+        e != cudaSuccess)
+      return launch_result(e);
 
     kernel::sm90::FwdTmaArgs tma{};
     bool const bf16 = p.dtype == DType::kBF16;
-    // K and V may be null when max_kv_len == 0 (nothing is loaded then); TMA still wants a map.
-    int64_t const kv_seq = p.max_kv_len > 0 ? p.max_kv_len : 1;
-    void const* k_base = p.k != nullptr ? p.k : p.q;
-    void const* v_base = p.v != nullptr ? p.v : p.q;
     CUresult e = tile::make_bshd_tensor_map(&tma.q_map, bf16, p.q, p.batch, p.max_q_len,
                                             p.num_heads, p.head_dim, p.q_stride.batch,
                                             p.q_stride.token, p.q_stride.head, Traits::kTileQ);
-    if (e == CUDA_SUCCESS)
-      e = tile::make_bshd_tensor_map(&tma.k_map, bf16, k_base, p.batch, kv_seq, p.num_kv_heads,
-                                     p.head_dim, p.k_stride.batch, p.k_stride.token,
-                                     p.k_stride.head, Traits::kTileKV);
-    if (e == CUDA_SUCCESS)
-      e = tile::make_bshd_tensor_map(&tma.v_map, bf16, v_base, p.batch, kv_seq, p.num_kv_heads,
-                                     p.head_dim, p.v_stride.batch, p.v_stride.token,
-                                     p.v_stride.head, Traits::kTileKV);
+    if (p.max_kv_len == 0) {
+      // No key is ever loaded (K and V may be null, their strides anything): the kernel only
+      // writes zeros, and the K and V maps are Q's, which TMA accepts and nothing reads.
+      tma.k_map = tma.q_map;
+      tma.v_map = tma.q_map;
+    } else {
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_tensor_map(&tma.k_map, bf16, p.k, p.batch, p.max_kv_len,
+                                       p.num_kv_heads, p.head_dim, p.k_stride.batch,
+                                       p.k_stride.token, p.k_stride.head, Traits::kTileKV);
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_tensor_map(&tma.v_map, bf16, p.v, p.batch, p.max_kv_len,
+                                       p.num_kv_heads, p.head_dim, p.v_stride.batch,
+                                       p.v_stride.token, p.v_stride.head, Traits::kTileKV);
+    }
     // The driver refuses a map it cannot express (strides beyond 2^40 bytes, for example).
     if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};
     if (dry_run) return Result{};
 
-    cudaLaunchConfig_t config = launch_config(args.num_tiles, Traits::kThreads,
-                                              Traits::kSmemBytes, stream);
+    cudaLaunchConfig_t config = launch_config(std::min<int64_t>(args.num_tiles, sms),
+                                              Traits::kThreads, Traits::kSmemBytes, stream);
     return launch_result(cudaLaunchKernelEx(&config, kernel, args, tma));
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
@@ -270,6 +278,11 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
 }
 
+/// The Hopper backward of one registry row: host/launch_sm90_bwd.cuh (included at the end).
+template <size_t Row>
+Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStream_t stream,
+                       bool dry_run);
+
 /// The launcher of any backward row.
 template <size_t Row>
 Result launch_bwd_row(BwdParams const& p, void* workspace, int device, cudaStream_t stream,
@@ -279,8 +292,10 @@ Result launch_bwd_row(BwdParams const& p, void* workspace, int device, cudaStrea
   if constexpr (c.path == Path::kPortable) {
     return launch_sm80_bwd<Row>(p, workspace, device, stream, dry_run);
   } else {
-    return Result{Status::kErrorNotSupported, cudaSuccess};
+    return launch_sm90_bwd<Row>(p, workspace, device, stream, dry_run);
   }
 }
 
 }  // namespace sigattn::detail
+
+#include "sigattn/host/launch_sm90_bwd.cuh"

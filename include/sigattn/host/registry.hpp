@@ -59,8 +59,8 @@ struct KernelConfig {
 inline constexpr KernelConfig kKernelConfigs[] = {
     // Hopper forward (sm_90a): a producer warpgroup and two consumer warpgroups of 64 query rows
     // (tile_q 128), 128-key tiles, two K/V stages; `warps` counts all 12 warps.
-    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {128, 128, 12, 2}},
-    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {128, 128, 12, 2}},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {128, 128, 12, 3}},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {128, 128, 12, 3}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {128, 128, 12, 2}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {128, 128, 12, 2}},
     // Portable forward (sm_80+): 4 warps x 32 query rows, 64-key tiles, double-buffered K/V.
@@ -74,6 +74,13 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     {Direction::kBackward, Path::kPortable, 80, 64, DType::kFP16, {64, 64, 4, 2}},
     {Direction::kBackward, Path::kPortable, 80, 128, DType::kBF16, {64, 64, 4, 2}},
     {Direction::kBackward, Path::kPortable, 80, 128, DType::kFP16, {64, 64, 4, 2}},
+    // Hopper backward (sm_90a): a CTA owns 128 keys (two consumer warpgroups of 64, dK and dV in
+    // registers) and streams query tiles of Q and dO through two TMA stages: 128 queries at
+    // D = 64, 64 at D = 128 (the 240-register budget of a consumer). `warps` counts all 12 warps.
+    {Direction::kBackward, Path::kHopper, 90, 64, DType::kBF16, {128, 128, 12, 2}},
+    {Direction::kBackward, Path::kHopper, 90, 64, DType::kFP16, {128, 128, 12, 2}},
+    {Direction::kBackward, Path::kHopper, 90, 128, DType::kBF16, {64, 128, 12, 2}},
+    {Direction::kBackward, Path::kHopper, 90, 128, DType::kFP16, {64, 128, 12, 2}},
 };
 
 inline constexpr size_t kNumKernelConfigs = sizeof(kKernelConfigs) / sizeof(kKernelConfigs[0]);

@@ -4,6 +4,7 @@
 #include "sigattn/kernel/bwd_args.cuh"
 #include "sigattn/kernel/sm80/bwd_dkdv.cuh"
 #include "sigattn/kernel/sm80/bwd_dq.cuh"
+#include "sigattn/kernel/sm90/bwd_mainloop.cuh"
 
 namespace sigattn::kernel {
 
@@ -31,6 +32,17 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     __syncthreads();
   }
 #endif
+}
+
+/// Hopper backward, key side: one CTA per (key tile, batch, kv head), a producer and
+/// Traits::kConsumers consumer warpgroups; dQ through fp32 atomics when ComputeDq.
+template <class Traits, class Sigmoid, bool ComputeDq>
+__global__ void __launch_bounds__(Traits::kThreads, 1)
+    sm90_bwd_kernel(__grid_constant__ BwdArgs const args,
+                    __grid_constant__ sm90::BwdTmaArgs const tma) {
+  // (The tile base is rounded up to 1024 bytes inside, as in the Hopper forward.)
+  extern __shared__ __align__(128) char smem[];
+  sm90::bwd_tile<Traits, Sigmoid, ComputeDq>(args, tma, smem, blockIdx.x);
 }
 
 /// fp32 dQ workspace -> dQ (atomic mode); args.num_tiles counts 8-element chunks.

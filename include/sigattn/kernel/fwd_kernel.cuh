@@ -21,7 +21,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm)
 #endif
 }
 
-/// Hopper forward: one CTA per work tile (a producer and Traits::kConsumers consumer warpgroups).
+/// Hopper forward: a persistent grid (at most one CTA per SM) of a producer and
+/// Traits::kConsumers consumer warpgroups each.
 template <class Traits, class Sigmoid>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     sm90_fwd_kernel(__grid_constant__ FwdArgs const args,
@@ -29,7 +30,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // (Dynamic shared memory is one symbol per program; the tile base is rounded up to 1024 bytes
   // inside, so the declared alignment stays the one every kernel uses.)
   extern __shared__ __align__(128) char smem[];
-  sm90::fwd_tile<Traits, Sigmoid>(args, tma, smem, blockIdx.x);
+  sm90::fwd_persistent<Traits, Sigmoid>(args, tma, smem);
 }
 
 }  // namespace sigattn::kernel

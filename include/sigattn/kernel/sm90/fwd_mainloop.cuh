@@ -1,21 +1,29 @@
-// The Hopper forward for one work tile (TileQ query rows of one batch entry and head).
+// The Hopper forward: a persistent kernel whose CTAs walk work tiles (TileQ query rows of one
+// batch entry and head) longest first.
 //
-// Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of the Q tile
-// and of every K and V tile the rows need, into a ring of kStages stages (k_full / v_full complete
-// on the TMA bytes; kv_empty completes when every consumer thread has finished with a stage).
-// Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma (both operands in shared
-// memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
-// the A operand of O += P V (wgmma with A from registers, V N-major in shared memory).
+// Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of each work
+// tile's Q tile (once the consumers have released the previous one: q_full / q_empty) and of every
+// K and V tile its rows need, into a ring of kStages stages (k_full / v_full complete on the TMA
+// bytes; k_empty / v_empty when every consumer thread has finished with that K or V tile: K is
+// released as soon as its S product is complete, V after its P V product, so the next K tile lands
+// a whole iteration ahead of its use). The ring runs on across work tiles. Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma
+// (both operands in shared memory), the sigmoid in fp32 on the accumulator registers, P packed to
+// 16 bits in registers as the A operand of O += P V (wgmma with A from registers, V N-major in
+// shared memory). Each consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n)
+// (fwd_consumer); O leaves through its own shared-memory buffer, so the next Q tile can land while
+// the last products and the stores of this one run.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
 // the tile that crosses kv_len are zeroed in shared memory before the product (TMA zero-fills only
-// outside the tensor, and P = 0 times a NaN would still be NaN).
+// outside the tensor, and P = 0 times a NaN would still be NaN). Query tiles past q_len write zeros
+// and load nothing.
 #pragma once
 
 #include "sigattn/detail/numeric.cuh"
 #include "sigattn/kernel/fwd_args.cuh"
 #include "sigattn/kernel/seqlen.cuh"
+#include "sigattn/kernel/sm90/fwd_scheduler.cuh"
 #include "sigattn/kernel/sm90/fwd_traits.cuh"
 #include "sigattn/tile/load.cuh"
 #include "sigattn/tile/store.cuh"
@@ -27,214 +35,368 @@ namespace sigattn::kernel::sm90 {
 // Named barrier ids (0 is __syncthreads).
 constexpr int kBarrierConsumers = 1;   // all consumer threads: V boundary rows zeroed
 constexpr int kBarrierEpilogue0 = 2;   // + consumer index: one warpgroup's O tile staged
+constexpr int kBarrierTurn0 = 5;       // + consumer index: that warpgroup may issue its products
 
 template <class Traits>
 struct FwdSmemLayout {
-  char* base;  // 1024-byte aligned
+  char* base;  // 1024-byte aligned: Q | O | stage 0 K, V | stage 1 K, V | ... | barriers
 
   SIGATTN_DEVICE char* q() const { return base; }
-  SIGATTN_DEVICE char* k(int stage) const {
-    return base + Traits::kQBytes + (2 * stage) * Traits::kKVBytes;
+  SIGATTN_DEVICE char* o() const { return base + Traits::kQBytes; }
+  SIGATTN_HOST_DEVICE static constexpr uint32_t k_offset(int stage) {
+    return 2 * Traits::kQBytes + (2 * stage) * Traits::kKVBytes;
   }
-  SIGATTN_DEVICE char* v(int stage) const {
-    return base + Traits::kQBytes + (2 * stage + 1) * Traits::kKVBytes;
+  SIGATTN_HOST_DEVICE static constexpr uint32_t v_offset(int stage) {
+    return 2 * Traits::kQBytes + (2 * stage + 1) * Traits::kKVBytes;
   }
+  SIGATTN_DEVICE char* k(int stage) const { return base + k_offset(stage); }
+  SIGATTN_DEVICE char* v(int stage) const { return base + v_offset(stage); }
   SIGATTN_DEVICE uint64_t* barriers() const {
-    return reinterpret_cast<uint64_t*>(base + Traits::kQBytes +
+    return reinterpret_cast<uint64_t*>(base + 2 * Traits::kQBytes +
                                        2 * Traits::kStages * Traits::kKVBytes);
   }
   SIGATTN_DEVICE uint64_t* q_full() const { return barriers(); }
-  SIGATTN_DEVICE uint64_t* k_full(int s) const { return barriers() + 1 + s; }
-  SIGATTN_DEVICE uint64_t* v_full(int s) const { return barriers() + 1 + Traits::kStages + s; }
-  SIGATTN_DEVICE uint64_t* kv_empty(int s) const {
-    return barriers() + 1 + 2 * Traits::kStages + s;
+  SIGATTN_DEVICE uint64_t* q_empty() const { return barriers() + 1; }
+  SIGATTN_DEVICE uint64_t* k_full(int s) const { return barriers() + 2 + s; }
+  SIGATTN_DEVICE uint64_t* v_full(int s) const { return barriers() + 2 + Traits::kStages + s; }
+  SIGATTN_DEVICE uint64_t* k_empty(int s) const {
+    return barriers() + 2 + 2 * Traits::kStages + s;
+  }
+  SIGATTN_DEVICE uint64_t* v_empty(int s) const {
+    return barriers() + 2 + 3 * Traits::kStages + s;
+  }
+  SIGATTN_DEVICE FwdScheduleSmem& schedule() const {
+    return *reinterpret_cast<FwdScheduleSmem*>(barriers() + 2 + 4 * Traits::kStages);
   }
 };
 
+/// What both sides of the warp specialisation derive from a work tile index, identically, so
+/// that the producer loads exactly the tiles the consumers wait for.
+struct FwdTilePlan {
+  TileCoord tc;
+  SeqLens len;
+  int row0;       // first query row of the tile
+  int tile_rows;  // rows of the tile inside the padded shape
+  int q_rows;     // real rows (0: the tile is padding and only writes zeros)
+  int n_tiles;    // key tiles to visit (0: no key is visible; O is zero)
+};
+
+template <class Traits>
+SIGATTN_DEVICE FwdTilePlan plan_fwd_tile(FwdArgs const& args, FwdScheduleSmem const& sched,
+                                         int64_t pos) {
+  FwdTilePlan w;
+  w.tc = fwd_tile_at<Traits::kTileQ>(args, sched, pos);
+  w.len = read_seqlens(args.p, w.tc.b);
+  w.row0 = w.tc.m * Traits::kTileQ;
+  w.tile_rows = min(Traits::kTileQ, args.p.max_q_len - w.row0);
+  w.q_rows = max(min(Traits::kTileQ, w.len.q_len - w.row0), 0);
+  w.n_tiles = 0;
+  if (w.q_rows > 0) {
+    int const key_end = w.len.key_end(w.row0 + w.q_rows - 1);
+    w.n_tiles = (key_end + Traits::kTileKV - 1) / Traits::kTileKV;
+  }
+  return w;
+}
+
+/// Producer (one thread): for each of the CTA's work tiles, the Q tile once the consumers have
+/// released the previous one, then every visible K and V tile into the ring. The ring position
+/// runs on across work tiles, so the next tile's first loads overlap the current tile's tail.
+template <class Traits>
+SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
+                                 FwdSmemLayout<Traits> const& smem) {
+  constexpr int kBlocks = Traits::kHeadDim / 64;
+  constexpr int kStages = Traits::kStages;
+  int kv_iter = 0;
+  int q_loads = 0;
+  for (int k = 0;; ++k) {
+    int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
+    if (pos >= args.num_tiles) break;
+    FwdTilePlan const w = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
+    if (w.n_tiles == 0) continue;
+    int const hk = w.tc.h / args.group;
+    if (q_loads > 0) tile::mbarrier_wait(smem.q_empty(), (q_loads - 1) & 1);
+    tile::mbarrier_arrive_expect_tx(smem.q_full(), Traits::kQBytes);
+    for (int blk = 0; blk < kBlocks; ++blk)
+      tile::tma_load_4d(smem.q() + blk * Traits::kTileQ * 128, &tma.q_map, blk * 64, w.row0,
+                        w.tc.h, w.tc.b, smem.q_full());
+    ++q_loads;
+    for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
+      int const s = kv_iter % kStages;
+      uint32_t const empty_parity = ((kv_iter / kStages) - 1) & 1;
+      int const key0 = n * Traits::kTileKV;
+      if (kv_iter >= kStages) tile::mbarrier_wait(smem.k_empty(s), empty_parity);
+      tile::mbarrier_arrive_expect_tx(smem.k_full(s), Traits::kKVBytes);
+      for (int blk = 0; blk < kBlocks; ++blk)
+        tile::tma_load_4d(smem.k(s) + blk * Traits::kTileKV * 128, &tma.k_map, blk * 64, key0, hk,
+                          w.tc.b, smem.k_full(s));
+      if (kv_iter >= kStages) tile::mbarrier_wait(smem.v_empty(s), empty_parity);
+      tile::mbarrier_arrive_expect_tx(smem.v_full(s), Traits::kKVBytes);
+      for (int blk = 0; blk < kBlocks; ++blk)
+        tile::tma_load_4d(smem.v(s) + blk * Traits::kTileKV * 128, &tma.v_map, blk * 64, key0, hk,
+                          w.tc.b, smem.v_full(s));
+    }
+  }
+}
+
+/// Consumer warpgroup `consumer` (64 query rows of every work tile). Per key tile n the order is
+///   issue S(n+1) = Q K(n+1)^T;  issue O += P(n) V(n);  wait S(n+1);  P(n+1) = sigmoid(S(n+1))
+///   in fp32, in place;  wait the PV product;  release stage n;  pack P(n+1) to 16 bits,
+/// so the sigmoid of one tile runs on the FMA and MUFU pipes while the tensor cores work on the
+/// previous tile's P V (and the other consumer warpgroup's products fill the gaps).
 template <class Traits, class Sigmoid>
-SIGATTN_DEVICE void fwd_tile(FwdArgs const& args, FwdTmaArgs const& tma, char* smem_raw,
-                             int64_t tile_index) {
-#if SIGATTN_ARCH_SM90A
+SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> const& smem) {
   using Element = typename Traits::Element;
   constexpr int kHeadDim = Traits::kHeadDim;
   constexpr int kTileQ = Traits::kTileQ;
   constexpr int kTileKV = Traits::kTileKV;
   constexpr int kStages = Traits::kStages;
-  constexpr int kBlocks = kHeadDim / 64;  // 64-column blocks per row
+  constexpr int kSRegs = kTileKV / 2;
+  constexpr int kORegs = kHeadDim / 2;
+  constexpr int kPSteps = kTileKV / 16;
+  constexpr int kChunksPerRow = kHeadDim / 8;
 
   FwdParams const& p = args.p;
   int const thread = threadIdx.x;
-  int const warp_group = thread / 128;
-
-  TileCoord const tc = decode_tile(args, tile_index);
-  SeqLens const len = read_seqlens(p, tc.b);
-  int const row0 = tc.m * kTileQ;
-  int const hk = tc.h / args.group;
-  Element* o = static_cast<Element*>(p.o) + tc.b * p.o_stride.batch + tc.h * p.o_stride.head +
-               row0 * p.o_stride.token;
-  int const tile_rows = min(kTileQ, p.max_q_len - row0);
-  using RowLayout = tile::SwizzledTile<kTileQ, kHeadDim>;  // row/chunk arithmetic of O stores
-
-  if (row0 >= len.q_len) {  // a query tile past q_len only writes zeros
-    tile::store_zero_rows<RowLayout, Traits::kThreads>(o, p.o_stride.token, tile_rows, thread);
-    return;
-  }
-  int const q_rows = min(kTileQ, len.q_len - row0);
-  int const key_end = len.key_end(row0 + q_rows - 1);
-  int const unmasked_end = len.key_end(row0);
-  int const n_tiles = (key_end + kTileKV - 1) / kTileKV;
-  float const bias_t = len.kv_len > 0 ? read_bias(p, tc.b, len.kv_len) * args.bias_mul : 0.0f;
-
-  uintptr_t aligned = (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023};
-  FwdSmemLayout<Traits> const smem{reinterpret_cast<char*>(aligned)};
-  if (thread == 0) {
-    tile::mbarrier_init(smem.q_full(), 1);
-    for (int s = 0; s < kStages; ++s) {
-      tile::mbarrier_init(smem.k_full(s), 1);
-      tile::mbarrier_init(smem.v_full(s), 1);
-      tile::mbarrier_init(smem.kv_empty(s), Traits::kConsumerThreads);
-    }
-    tile::fence_barrier_init();
-  }
-  __syncthreads();  // barriers initialised before anyone waits on them or TMA completes on them
-
-  if (warp_group == 0) {
-    // ---------------- producer ----------------
-    tile::setmaxnreg_dec<Traits::kProducerRegisters>();
-    if (thread == 0 && n_tiles > 0) {
-      tile::mbarrier_arrive_expect_tx(smem.q_full(), Traits::kQBytes);
-      for (int blk = 0; blk < kBlocks; ++blk)
-        tile::tma_load_4d(smem.q() + blk * kTileQ * 128, &tma.q_map, blk * 64, row0, tc.h, tc.b,
-                          smem.q_full());
-      for (int n = 0; n < n_tiles; ++n) {
-        int const s = n % kStages;
-        if (n >= kStages) tile::mbarrier_wait(smem.kv_empty(s), ((n / kStages) - 1) & 1);
-        int const key0 = n * kTileKV;
-        tile::mbarrier_arrive_expect_tx(smem.k_full(s), Traits::kKVBytes);
-        for (int blk = 0; blk < kBlocks; ++blk)
-          tile::tma_load_4d(smem.k(s) + blk * kTileKV * 128, &tma.k_map, blk * 64, key0, hk, tc.b,
-                            smem.k_full(s));
-        tile::mbarrier_arrive_expect_tx(smem.v_full(s), Traits::kKVBytes);
-        for (int blk = 0; blk < kBlocks; ++blk)
-          tile::tma_load_4d(smem.v(s) + blk * kTileKV * 128, &tma.v_map, blk * 64, key0, hk, tc.b,
-                            smem.v_full(s));
-      }
-    }
-    return;
-  }
-
-  // ---------------- consumers ----------------
-  tile::setmaxnreg_inc<Traits::kConsumerRegisters>();
-  int const consumer = warp_group - 1;
+  // (Broadcast from lane 0 so that the compiler knows it is warp-uniform: the values derived
+  // from it, such as the Q operand's descriptors, then live in uniform registers.)
+  int const consumer = __shfl_sync(0xffffffffu, thread / 128, 0) - 1;
   int const consumer_thread = thread - 128;
+  int const group_thread = thread & 127;
   int const lane = thread & 31;
   int const warp_in_group = (thread / 32) & 3;
   // This thread's two query rows (tile-relative) in every accumulator fragment.
   int const frag_row = consumer * 64 + warp_in_group * 16 + (lane >> 2);
+  char* const o_smem = smem.o();
+  // wgmma descriptors are formed from the shared address of the block / 16 plus a tile's byte
+  // offset / 16: one 32-bit value stays live instead of a 64-bit descriptor per operand.
+  uint32_t const smem_units = tile::shared_address(smem.base) >> 4;
+  uint32_t const q_offset = consumer * 64 * 128;  // this warpgroup's 64 rows of the Q tile
 
-  constexpr int kSRegs = kTileKV / 2;
-  constexpr int kORegs = kHeadDim / 2;
-  constexpr int kPSteps = kTileKV / 16;
-  float acc_o[kORegs];
-  SIGATTN_PRAGMA_UNROLL
-  for (int i = 0; i < kORegs; ++i) acc_o[i] = 0.0f;
-  int const key_end_row[2] = {len.key_end(row0 + frag_row), len.key_end(row0 + frag_row + 8)};
+  // Ping-pong between the consumer warpgroups: each issues its batch of products (S(n+1) and
+  // P(n) V(n)) only after the previous warpgroup has issued its own, so the tensor cores run the
+  // warpgroups' batches back to back while the others compute their sigmoids. Warpgroup c waits
+  // on barrier kBarrierTurn0 + c and then passes the turn to c + 1 (bar.arrive); the last one
+  // hands the first turn out at the start, and the first one takes that extra turn back at the
+  // end, so every barrier phase completes.
+  int const next_consumer = (consumer + 1) % Traits::kConsumers;
+  auto turn_wait = [&] {
+    tile::named_barrier_sync(kBarrierTurn0 + consumer, 2 * 128);
+  };
+  auto turn_pass = [&] { tile::named_barrier_arrive(kBarrierTurn0 + next_consumer, 2 * 128); };
+  if (consumer == Traits::kConsumers - 1) turn_pass();
 
-  if (n_tiles > 0) tile::mbarrier_wait(smem.q_full(), 0);
-  char const* q_rows_smem = smem.q() + consumer * 64 * 128;
-
-  SIGATTN_PRAGMA_NO_UNROLL
-  for (int n = 0; n < n_tiles; ++n) {
-    int const s = n % kStages;
-    uint32_t const parity = (n / kStages) & 1;
-    int const key0 = n * kTileKV;
-
-    // S = Q K^T
-    float acc_s[kSRegs];
-    SIGATTN_PRAGMA_UNROLL
-    for (int i = 0; i < kSRegs; ++i) acc_s[i] = 0.0f;
-    tile::mbarrier_wait(smem.k_full(s), parity);
-    tile::fence_registers(acc_s);
-    tile::wgmma_fence();
-    SIGATTN_PRAGMA_UNROLL
-    for (int k = 0; k < kHeadDim / 16; ++k)
-      tile::Wgmma<Element, kTileKV>::ss(acc_s, tile::k_major_desc<kTileQ>(q_rows_smem, k),
-                                        tile::k_major_desc<kTileKV>(smem.k(s), k), k > 0);
-    tile::wgmma_commit();
-    tile::wgmma_wait<0>();
-    tile::fence_registers(acc_s);
-
-    // P = sigmoid(S * scale + bias), masked only in a tile that crosses a limit.
-    bool const masked = key0 + kTileKV > unmasked_end;
-    SIGATTN_PRAGMA_UNROLL
-    for (int i = 0; i < kSRegs; ++i) {
-      float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
-      if (masked) {
-        int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
-        if (key >= key_end_row[(i >> 1) & 1]) x = 0.0f;
+  int kv_iter = 0;
+  int q_loads = 0;
+  for (int k = 0;; ++k) {
+    int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
+    if (pos >= args.num_tiles) break;
+    FwdTilePlan const w = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
+    if (w.q_rows == 0) {  // a query tile past q_len only writes zeros (its 64 rows per group)
+      Element* const o = static_cast<Element*>(p.o) + w.tc.b * p.o_stride.batch +
+                         w.tc.h * p.o_stride.head + w.row0 * p.o_stride.token;
+      for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
+        int const r = consumer * 64 + idx / kChunksPerRow;
+        if (r < w.tile_rows)
+          *reinterpret_cast<uint4*>(o + r * p.o_stride.token + (idx % kChunksPerRow) * 8) =
+              make_uint4(0, 0, 0, 0);
       }
-      acc_s[i] = x;
-    }
-    uint32_t p_frag[kPSteps][4];
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kPSteps; ++kk) {
-      p_frag[kk][0] = detail::pack2<Element>(acc_s[8 * kk + 0], acc_s[8 * kk + 1]);
-      p_frag[kk][1] = detail::pack2<Element>(acc_s[8 * kk + 2], acc_s[8 * kk + 3]);
-      p_frag[kk][2] = detail::pack2<Element>(acc_s[8 * kk + 4], acc_s[8 * kk + 5]);
-      p_frag[kk][3] = detail::pack2<Element>(acc_s[8 * kk + 6], acc_s[8 * kk + 7]);
+      continue;
     }
 
-    // O += P V
-    tile::mbarrier_wait(smem.v_full(s), parity);
-    if (key0 + kTileKV > len.kv_len) {
-      // The tile that crosses kv_len: zero V's padded rows (all consumers share the work), make
-      // the writes visible to the tensor cores, and let every consumer see them.
-      int const first = max(len.kv_len - key0, 0);
-      int const chunks = (kTileKV - first) * (kHeadDim / 8);
-      for (int idx = consumer_thread; idx < chunks; idx += Traits::kConsumerThreads) {
-        int const r = first + idx / (kHeadDim / 8);
-        int const col = (idx % (kHeadDim / 8)) * 8;
-        *reinterpret_cast<uint4*>(smem.v(s) + tile::swizzled_block_offset<kTileKV>(r, col)) =
-            make_uint4(0, 0, 0, 0);
+    float acc_o[kORegs];
+    SIGATTN_PRAGMA_UNROLL
+    for (int i = 0; i < kORegs; ++i) acc_o[i] = 0.0f;
+
+    if (w.n_tiles > 0) {
+      SeqLens const& len = w.len;
+      int const unmasked_end = len.key_end(w.row0);
+      float const bias_t = read_bias(p, w.tc.b, len.kv_len) * args.bias_mul;
+      float acc_s[kSRegs];
+      uint32_t p_frag[kPSteps][4];
+
+      auto issue_s = [&](int stage) {
+        tile::fence_registers(acc_s);
+        tile::wgmma_fence();
+        uint32_t const k_offset = smem.k_offset(stage);
+        SIGATTN_PRAGMA_UNROLL
+        for (int k = 0; k < kHeadDim / 16; ++k)
+          tile::Wgmma<Element, kTileKV>::ss(
+              acc_s,
+              tile::smem_desc_from_units<16>(smem_units +
+                                             ((q_offset + tile::k_major_step<kTileQ>(k)) >> 4)),
+              tile::smem_desc_from_units<16>(smem_units +
+                                             ((k_offset + tile::k_major_step<kTileKV>(k)) >> 4)),
+              k > 0);
+        tile::wgmma_commit();
+      };
+      // P = sigmoid(S * scale + bias) in place; masked only in a tile that crosses a limit.
+      auto sigmoid_tile = [&](int key0) {
+        tile::fence_registers(acc_s);
+        bool const masked = key0 + kTileKV > unmasked_end;
+        // (Only read in a masked tile; derived here rather than kept live across the loop.)
+        int const key_end_row[2] = {len.key_end(w.row0 + frag_row),
+                                    len.key_end(w.row0 + frag_row + 8)};
+        SIGATTN_PRAGMA_UNROLL
+        for (int i = 0; i < kSRegs; ++i) {
+          float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
+          if (masked) {
+            int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
+            if (key >= key_end_row[(i >> 1) & 1]) x = 0.0f;
+          }
+          acc_s[i] = x;
+        }
+      };
+      auto pack_p = [&] {
+        SIGATTN_PRAGMA_UNROLL
+        for (int kk = 0; kk < kPSteps; ++kk) {
+          p_frag[kk][0] = detail::pack2<Element>(acc_s[8 * kk + 0], acc_s[8 * kk + 1]);
+          p_frag[kk][1] = detail::pack2<Element>(acc_s[8 * kk + 2], acc_s[8 * kk + 3]);
+          p_frag[kk][2] = detail::pack2<Element>(acc_s[8 * kk + 4], acc_s[8 * kk + 5]);
+          p_frag[kk][3] = detail::pack2<Element>(acc_s[8 * kk + 6], acc_s[8 * kk + 7]);
+        }
+      };
+
+      tile::mbarrier_wait(smem.q_full(), q_loads & 1);
+      ++q_loads;
+      // Prologue: S(0) and its sigmoid.
+      tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
+      turn_wait();
+      issue_s(kv_iter % kStages);
+      turn_pass();
+      tile::wgmma_wait<0>();
+      tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
+      if (w.n_tiles == 1) tile::mbarrier_arrive(smem.q_empty());
+      sigmoid_tile(0);
+      pack_p();
+
+      // V(n) ready for its product: landed, and zeroed past kv_len in the tile that crosses it.
+      auto wait_v = [&](int n) {
+        int const stage = kv_iter % kStages;
+        int const key0 = n * kTileKV;
+        tile::mbarrier_wait(smem.v_full(stage), (kv_iter / kStages) & 1);
+        if (key0 + kTileKV > len.kv_len) {
+          // The tile that crosses kv_len: zero V's padded rows (all consumers share the work),
+          // make the writes visible to the tensor cores, and let every consumer see them.
+          int const first = max(len.kv_len - key0, 0);
+          int const chunks = (kTileKV - first) * kChunksPerRow;
+          for (int idx = consumer_thread; idx < chunks; idx += Traits::kConsumerThreads) {
+            int const r = first + idx / kChunksPerRow;
+            int const col = (idx % kChunksPerRow) * 8;
+            *reinterpret_cast<uint4*>(smem.v(stage) +
+                                      tile::swizzled_block_offset<kTileKV>(r, col)) =
+                make_uint4(0, 0, 0, 0);
+          }
+          tile::fence_proxy_async_shared();
+          tile::named_barrier_sync(kBarrierConsumers, Traits::kConsumerThreads);
+        }
+      };
+      // O += P(n) V(n), asynchronously.
+      auto issue_pv = [&] {
+        int const stage = kv_iter % kStages;
+        tile::fence_registers(acc_o);
+        tile::wgmma_fence();
+        uint32_t const v_offset = smem.v_offset(stage);
+        SIGATTN_PRAGMA_UNROLL
+        for (int kk = 0; kk < kPSteps; ++kk)
+          tile::Wgmma<Element, kHeadDim>::rs(
+              acc_o, p_frag[kk],
+              tile::smem_desc_from_units<kTileKV * 128>(smem_units +
+                                                        ((v_offset + tile::n_major_step(kk)) >> 4)));
+        tile::wgmma_commit();
+      };
+
+      // Every tile but the last: S(n+1) and P(n) V(n) in flight together. (The loop body has no
+      // condition around the wgmma issues and waits, so ptxas can see which group each wait
+      // retires and keeps the two products asynchronous.)
+      SIGATTN_PRAGMA_NO_UNROLL
+      for (int n = 0; n + 1 < w.n_tiles; ++n, ++kv_iter) {
+        int const stage = kv_iter % kStages;
+        int const next = kv_iter + 1;
+        tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
+        wait_v(n);
+        turn_wait();
+        issue_s(next % kStages);
+        issue_pv();
+        turn_pass();
+        tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
+        tile::mbarrier_arrive(smem.k_empty(next % kStages));
+        if (n + 2 == w.n_tiles) tile::mbarrier_arrive(smem.q_empty());  // last use of Q
+        sigmoid_tile((n + 1) * kTileKV);
+        tile::wgmma_wait<0>();
+        tile::fence_registers(acc_o);
+        tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
+        pack_p();
       }
-      tile::fence_proxy_async_shared();
-      tile::named_barrier_sync(kBarrierConsumers, Traits::kConsumerThreads);
+      // The last tile.
+      wait_v(w.n_tiles - 1);
+      turn_wait();
+      issue_pv();
+      turn_pass();
+      tile::wgmma_wait<0>();
+      tile::fence_registers(acc_o);
+      tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
+      ++kv_iter;
     }
-    tile::fence_registers(acc_o);
-    tile::wgmma_fence();
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kPSteps; ++kk)
-      tile::Wgmma<Element, kHeadDim>::rs(acc_o, p_frag[kk],
-                                         tile::n_major_desc<kTileKV>(smem.v(s), kk));
-    tile::wgmma_commit();
-    tile::wgmma_wait<0>();
-    tile::fence_registers(acc_o);
-    tile::mbarrier_arrive(smem.kv_empty(s));  // this thread is done with stage s
-  }
 
-  // Epilogue: O through this warpgroup's rows of the Q buffer (its wgmma reads are complete),
-  // then 16-byte stores; rows past q_len are written as zeros.
-  char* const o_smem = smem.q();
-  SIGATTN_PRAGMA_UNROLL
-  for (int j = 0; j < kORegs / 4; ++j) {
-    int const col = j * 8 + (lane & 3) * 2;
-    *reinterpret_cast<uint32_t*>(o_smem + tile::swizzled_block_offset<kTileQ>(frag_row, col)) =
-        detail::pack2<Element>(acc_o[4 * j + 0], acc_o[4 * j + 1]);
-    *reinterpret_cast<uint32_t*>(o_smem + tile::swizzled_block_offset<kTileQ>(frag_row + 8, col)) =
-        detail::pack2<Element>(acc_o[4 * j + 2], acc_o[4 * j + 3]);
+    // Epilogue: O through this warpgroup's rows of the O buffer, then 16-byte stores; rows past
+    // q_len are written as zeros. The first barrier keeps the previous tile's reads of the buffer
+    // ahead of these writes. (The plan is derived again rather than kept live across the main
+    // loop, whose registers are all taken.)
+    tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+    FwdTilePlan const e = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
+    Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
+                            e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
+    SIGATTN_PRAGMA_UNROLL
+    for (int j = 0; j < kORegs / 4; ++j) {
+      int const col = j * 8 + (lane & 3) * 2;
+      *reinterpret_cast<uint32_t*>(o_smem + tile::swizzled_block_offset<kTileQ>(frag_row, col)) =
+          detail::pack2<Element>(acc_o[4 * j + 0], acc_o[4 * j + 1]);
+      *reinterpret_cast<uint32_t*>(o_smem +
+                                   tile::swizzled_block_offset<kTileQ>(frag_row + 8, col)) =
+          detail::pack2<Element>(acc_o[4 * j + 2], acc_o[4 * j + 3]);
+    }
+    tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+    for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
+      int const r = consumer * 64 + idx / kChunksPerRow;
+      int const col = (idx % kChunksPerRow) * 8;
+      if (r >= e.tile_rows) continue;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (r < e.q_rows)
+        v = *reinterpret_cast<uint4 const*>(o_smem + tile::swizzled_block_offset<kTileQ>(r, col));
+      *reinterpret_cast<uint4*>(o_tile + r * p.o_stride.token + col) = v;
+    }
   }
-  tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
-  int const group_thread = consumer_thread & 127;
-  constexpr int kChunksPerRow = kHeadDim / 8;
-  for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
-    int const r = consumer * 64 + idx / kChunksPerRow;
-    int const col = (idx % kChunksPerRow) * 8;
-    if (r >= tile_rows) continue;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < q_rows)
-      v = *reinterpret_cast<uint4 const*>(o_smem + tile::swizzled_block_offset<kTileQ>(r, col));
-    *reinterpret_cast<uint4*>(o + r * p.o_stride.token + col) = v;
+  if (consumer == 0) turn_wait();  // the turn handed out at the start
+}
+
+/// The persistent Hopper forward: this CTA takes its positions of the length-aware order of
+/// fwd_scheduler.cuh (longest sequences first, then the zero tiles past q_len).
+template <class Traits, class Sigmoid>
+SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, char* smem_raw) {
+#if SIGATTN_ARCH_SM90A
+  uintptr_t aligned = (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023};
+  FwdSmemLayout<Traits> const smem{reinterpret_cast<char*>(aligned)};
+  if (threadIdx.x == 0) {
+    tile::mbarrier_init(smem.q_full(), 1);
+    tile::mbarrier_init(smem.q_empty(), Traits::kConsumerThreads);
+    for (int s = 0; s < Traits::kStages; ++s) {
+      tile::mbarrier_init(smem.k_full(s), 1);
+      tile::mbarrier_init(smem.v_full(s), 1);
+      tile::mbarrier_init(smem.k_empty(s), Traits::kConsumerThreads);
+      tile::mbarrier_init(smem.v_empty(s), Traits::kConsumerThreads);
+    }
+    tile::fence_barrier_init();
   }
+  build_fwd_schedule<Traits::kTileQ>(args, smem.schedule());
+  __syncthreads();  // barriers and the schedule ready before anyone uses them
+
+  if (threadIdx.x < 128) {
+    tile::setmaxnreg_dec<Traits::kProducerRegisters>();
+    if (threadIdx.x == 0) fwd_producer<Traits>(args, tma, smem);
+    return;
+  }
+  tile::setmaxnreg_inc<Traits::kConsumerRegisters>();
+  fwd_consumer<Traits, Sigmoid>(args, smem);
 #elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
   // Built for sm_90 without the "a" features: never run silently empty.
   __trap();

@@ -4,10 +4,11 @@
 #include <cuda.h>
 
 #include "sigattn/api.hpp"
+#include "sigattn/kernel/sm90/fwd_scheduler.cuh"
 
 namespace sigattn::kernel::sm90 {
 
-/// One producer warpgroup (one thread issues the TMA loads) and `Consumers` consumer warpgroups of
+/// One producer warpgroup (one thread issues the TMA loads) and TileQ / 64 consumer warpgroups of
 /// 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
 /// `Stages` shared-memory stages guarded by mbarriers. Every tile is stored as 64-column,
 /// 128-byte-swizzled blocks (tile/wgmma.cuh).
@@ -28,9 +29,11 @@ struct FwdTraits {
 
   static constexpr int kQBytes = TileQ * HeadDim * 2;
   static constexpr int kKVBytes = TileKV * HeadDim * 2;  // one K or one V tile
-  static constexpr int kBarrierBytes = 8 * (1 + 3 * Stages);
-  // Tiles first (1024-byte aligned), barriers after them.
-  static constexpr int kSmemBytes = kQBytes + 2 * Stages * kKVBytes + kBarrierBytes + 1024;
+  static constexpr int kBarrierBytes = 8 * (2 + 4 * Stages);
+  // Tiles first (Q, the O staging buffer, the K/V stages; 1024-byte aligned), then the barriers
+  // and the tile order's tables (fwd_scheduler.cuh).
+  static constexpr int kSmemBytes = 2 * kQBytes + 2 * Stages * kKVBytes + kBarrierBytes +
+                                    static_cast<int>(sizeof(FwdScheduleSmem)) + 1024;
 
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128");
   static_assert(TileQ % 64 == 0 && (kConsumers == 2 || kConsumers == 3), "2 or 3 consumers");

@@ -1,0 +1,140 @@
+// Launcher of the Hopper (sm_90a) backward of one registry row. Included at the end of launch.cuh
+// (which declares launch_sm90_bwd for launch_bwd_row); it uses launch.cuh's helpers.
+//
+// Atomic mode (the default): zero the fp32 dQ workspace, run the Hopper key-side kernel (dK, dV
+// and the dQ atomics, kernel/sm90/bwd_mainloop.cuh), then the portable convert kernel.
+// Deterministic mode: the Hopper key-side kernel without dQ, then the portable query-side dQ
+// kernel (kernel/sm80/bwd_dq.cuh: every dQ element summed by one thread in a fixed order). A
+// Hopper query-side dQ kernel is a later step; until then the deterministic mode's dQ runs at the
+// portable kernel's speed.
+#pragma once
+
+#include <climits>
+
+#include "sigattn/host/launch.cuh"
+#include "sigattn/kernel/bwd_kernel.cuh"
+#include "sigattn/kernel/sm90/bwd_traits.cuh"
+#include "sigattn/tile/tma.cuh"
+
+namespace sigattn::detail {
+
+template <class Traits, class Sigmoid, bool ComputeDq>
+struct Sm90BwdTag {};
+
+/// Prepares and (unless `dry_run`) launches the Hopper backward of one registry row. Returns
+/// kErrorNotSupported (and launches nothing) for what its tensor maps cannot express, so that
+/// Path::kAuto falls back to the portable path.
+template <size_t Row>
+Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStream_t stream,
+                       bool dry_run) {
+  constexpr KernelConfig c = kKernelConfigs[Row];
+  using Element = ElementOf<c.dtype>;
+  using Traits =
+      kernel::sm90::BwdTraits<c.head_dim, Element, c.tile.tile_q, c.tile.tile_kv, c.tile.stages>;
+  static_assert(c.tile.warps * 32 == Traits::kThreads, "the row's warps count all warpgroups");
+  // The deterministic dQ kernel is the portable one (as in launch_sm80_bwd).
+  using DqTraits = kernel::sm80::FwdTraits<c.head_dim, Element, 64, 64, 4, 2>;
+  constexpr int kDqSmem = kernel::sm80::DqSmem<DqTraits>::kBytes;
+  constexpr int kPortableCc = 80;
+  FwdParams const& p = bp.fwd;
+
+  auto run = [&](auto sigmoid_tag) -> Result {
+    using Sigmoid = decltype(sigmoid_tag);
+    auto key_atomic = kernel::sm90_bwd_kernel<Traits, Sigmoid, true>;
+    auto key_plain = kernel::sm90_bwd_kernel<Traits, Sigmoid, false>;
+    auto dq_kernel = kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>;
+    auto convert = kernel::sm80_dq_convert_kernel<Element>;
+    Result r = bp.deterministic ? prepare_kernel<Sm90BwdTag<Traits, Sigmoid, false>>(
+                                      key_plain, device, Traits::kSmemBytes, c.min_cc)
+                                : prepare_kernel<Sm90BwdTag<Traits, Sigmoid, true>>(
+                                      key_atomic, device, Traits::kSmemBytes, c.min_cc);
+    if (r) {
+      r = bp.deterministic
+              ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(dq_kernel, device, kDqSmem,
+                                                             kPortableCc)
+              : prepare_kernel<Sm80ConvertTag<Element>>(convert, device, 0, kPortableCc);
+    }
+    if (!r) return r;
+
+    kernel::BwdArgs args{};
+    args.p = bp;
+    float const scale = effective_scale(p);
+    args.score_mul = scale * Sigmoid::kPrescale;
+    args.bias_mul = Sigmoid::kPrescale;
+    args.ds_scale = scale;
+    args.group = p.num_heads / p.num_kv_heads;
+    args.dq_accum = bp.deterministic ? nullptr : static_cast<float*>(workspace);
+    args.num_tiles_q = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
+    args.num_tiles_kv = (p.max_kv_len + Traits::kTileKV - 1) / Traits::kTileKV;
+    args.num_tiles = int64_t{args.num_tiles_kv} * p.batch * p.num_kv_heads;
+    // One CTA per key tile (its barriers are set up once): more tiles than a grid holds is
+    // refused (the automatic path then takes the portable kernels, which loop).
+    if (args.num_tiles > INT_MAX) return Result{Status::kErrorNotSupported, cudaSuccess};
+
+    kernel::sm90::BwdTmaArgs tma{};
+    bool const bf16 = p.dtype == DType::kBF16;
+    // One side may be empty (no query rows or heads, or no keys; its pointers null and strides
+    // anything): nothing of it is ever loaded, and its maps are copies of the other side's, which
+    // TMA accepts and nothing reads. (Both sides empty is an empty problem, handled before.)
+    CUresult e = CUDA_SUCCESS;
+    bool const has_q = p.max_q_len > 0 && p.num_heads > 0;
+    bool const has_kv = p.max_kv_len > 0 && p.num_kv_heads > 0;
+    if (has_q) {
+      e = tile::make_bshd_tensor_map(&tma.q_map, bf16, p.q, p.batch, p.max_q_len, p.num_heads,
+                                     p.head_dim, p.q_stride.batch, p.q_stride.token,
+                                     p.q_stride.head, Traits::kTileQ);
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_tensor_map(&tma.do_map, bf16, bp.dout, p.batch, p.max_q_len,
+                                       p.num_heads, p.head_dim, bp.dout_stride.batch,
+                                       bp.dout_stride.token, bp.dout_stride.head, Traits::kTileQ);
+    }
+    if (has_kv) {
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_tensor_map(&tma.k_map, bf16, p.k, p.batch, p.max_kv_len,
+                                       p.num_kv_heads, p.head_dim, p.k_stride.batch,
+                                       p.k_stride.token, p.k_stride.head, Traits::kTileKV);
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_tensor_map(&tma.v_map, bf16, p.v, p.batch, p.max_kv_len,
+                                       p.num_kv_heads, p.head_dim, p.v_stride.batch,
+                                       p.v_stride.token, p.v_stride.head, Traits::kTileKV);
+    }
+    if (!has_q) tma.q_map = tma.do_map = tma.k_map;
+    if (!has_kv) tma.k_map = tma.v_map = tma.q_map;
+    // The driver refuses a map it cannot express (a zero stride of a dimension longer than 1,
+    // strides beyond 2^40 bytes, ...).
+    if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};
+    if (dry_run) return Result{};
+
+    size_t const accum_bytes = dq_accum_bytes(p);
+    if (!bp.deterministic && accum_bytes > 0) {
+      if (Result z = launch_result(cudaMemsetAsync(workspace, 0, accum_bytes, stream)); !z)
+        return z;
+    }
+    // Key side.
+    if (args.num_tiles > 0) {
+      cudaLaunchConfig_t config =
+          launch_config(args.num_tiles, Traits::kThreads, Traits::kSmemBytes, stream);
+      cudaError_t const err = bp.deterministic ? cudaLaunchKernelEx(&config, key_plain, args, tma)
+                                               : cudaLaunchKernelEx(&config, key_atomic, args, tma);
+      if (err != cudaSuccess) return launch_result(err);
+    }
+    // Query side.
+    if (bp.deterministic) {
+      args.num_tiles_q = (p.max_q_len + DqTraits::kTileQ - 1) / DqTraits::kTileQ;
+      args.num_tiles_kv = (p.max_kv_len + DqTraits::kTileKV - 1) / DqTraits::kTileKV;
+      args.num_tiles = int64_t{args.num_tiles_q} * p.batch * p.num_heads;
+      if (args.num_tiles == 0) return Result{};
+      cudaLaunchConfig_t config =
+          launch_config(args.num_tiles, DqTraits::kThreads, kDqSmem, stream);
+      return launch_result(cudaLaunchKernelEx(&config, dq_kernel, args));
+    }
+    args.num_tiles = static_cast<int64_t>(accum_bytes / sizeof(float) / 8);
+    if (args.num_tiles == 0) return Result{};
+    int64_t const blocks = (args.num_tiles + 255) / 256;
+    cudaLaunchConfig_t config = launch_config(blocks, 256, 0, stream);
+    return launch_result(cudaLaunchKernelEx(&config, convert, args));
+  };
+  return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
+}
+
+}  // namespace sigattn::detail

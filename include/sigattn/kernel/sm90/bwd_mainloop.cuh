@@ -1,0 +1,423 @@
+// The Hopper backward, key side, for one work tile (TileKV keys of one batch entry and kv head).
+//
+// Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of the
+// owned K and V tiles (once, on kv_full) and of the Q and dO tiles of every query tile of every
+// query head of the group, into a ring of kStages stages (full completes on the TMA bytes; empty
+// when every consumer thread has finished with a stage). Warpgroups 1.. are consumers of 64 keys
+// each; per query tile, five products on wgmma (FlashAttention-3's backward with the roles of
+// its "swapAB" variants, so that every operand is either in registers or in a layout TMA writes):
+//   S^T  = K Q^T      SS, K-major both; P^T = sigmoid(scale S^T + bias), fp32 in registers
+//   dP^T = V dO^T     SS, K-major both; dS^T = P^T (1 - P^T) dP^T * scale
+//   dV  += P^T dO     RS, P^T packed from the accumulator, dO N-major
+//   dK  += dS^T Q     RS, dS^T packed from the accumulator, Q N-major
+//   dQ   = dS K       SS with both operands transposed: dS^T goes to shared memory as
+//                     [key][query] (M-major for A), K is [key][d] (N-major for B); each consumer
+//                     computes one 64 x 64 piece and adds it to the fp32 workspace with vector
+//                     atomics (red.global.add.v2.f32), converted later by the portable kernel.
+// Without ComputeDq (the deterministic mode) the last product is left out; the launcher then runs
+// the portable query-side dQ kernel, which sums every dQ element in a fixed order.
+//
+// Padding and masks: a key tile past kv_len, or one that no query sees, only writes zeros. P and
+// dS are forced to 0 by a select (not a multiply) wherever a query is past q_len or a key past
+// key_end(query), so NaN from padded rows never leaks through S or dP. The operands that enter a
+// product along its reduction dimension are zeroed in shared memory where they are padding: K rows
+// past kv_len (dQ = dS K) once, and Q and dO rows past q_len (dK += dS^T Q, dV += P^T dO) in the
+// query tile that crosses q_len (TMA zero-fills only outside the tensor, and 0 * NaN is NaN).
+#pragma once
+
+#include "sigattn/detail/numeric.cuh"
+#include "sigattn/kernel/bwd_args.cuh"
+#include "sigattn/kernel/seqlen.cuh"
+#include "sigattn/kernel/sm90/bwd_traits.cuh"
+#include "sigattn/tile/load.cuh"
+#include "sigattn/tile/store.cuh"
+#include "sigattn/tile/tma.cuh"
+#include "sigattn/tile/wgmma.cuh"
+
+namespace sigattn::kernel::sm90 {
+
+// Named barrier ids of the backward kernel (0 is __syncthreads).
+struct BwdBarrier {
+  static constexpr int kConsumers = 1;  // all consumer threads
+  static constexpr int kEpilogue0 = 2;  // + consumer index: one warpgroup's dK/dV rows staged
+};
+
+template <class Traits>
+struct BwdSmemLayout {
+  char* base;  // 1024-byte aligned
+
+  SIGATTN_DEVICE char* k() const { return base; }
+  SIGATTN_DEVICE char* v() const { return base + Traits::kKVBytes; }
+  SIGATTN_DEVICE char* q(int stage) const {
+    return base + 2 * Traits::kKVBytes + (2 * stage) * Traits::kQBytes;
+  }
+  SIGATTN_DEVICE char* dout(int stage) const {
+    return base + 2 * Traits::kKVBytes + (2 * stage + 1) * Traits::kQBytes;
+  }
+  SIGATTN_DEVICE char* ds(int buffer) const {
+    return base + 2 * Traits::kKVBytes + 2 * Traits::kStages * Traits::kQBytes +
+           buffer * Traits::kDsBytes;
+  }
+  SIGATTN_DEVICE uint64_t* barriers() const { return reinterpret_cast<uint64_t*>(ds(2)); }
+  SIGATTN_DEVICE uint64_t* kv_full() const { return barriers(); }
+  SIGATTN_DEVICE uint64_t* full(int s) const { return barriers() + 1 + s; }
+  SIGATTN_DEVICE uint64_t* empty(int s) const { return barriers() + 1 + Traits::kStages + s; }
+};
+
+/// Adds two fp32 values to consecutive (8-byte aligned) global addresses in one vector atomic.
+SIGATTN_DEVICE void red_add2(float* addr, float x, float y) {
+#if SIGATTN_ARCH_SM90A
+  atomicAdd(reinterpret_cast<float2*>(addr), make_float2(x, y));
+#endif
+}
+
+/// Zeroes rows [first, Rows) of a SwizzledBlocks tile of `Cols` columns (16 bytes per step),
+/// shared among `Threads` threads starting at `thread`.
+template <int Rows, int Cols, int Threads>
+SIGATTN_DEVICE void zero_tail_rows(char* tile, int first, int thread) {
+  constexpr int kChunksPerRow = Cols / 8;
+  int const chunks = (Rows - first) * kChunksPerRow;
+  for (int idx = thread; idx < chunks; idx += Threads) {
+    int const r = first + idx / kChunksPerRow;
+    int const col = (idx % kChunksPerRow) * 8;
+    *reinterpret_cast<uint4*>(tile + tile::swizzled_block_offset<Rows>(r, col)) =
+        make_uint4(0, 0, 0, 0);
+  }
+}
+
+template <class Traits, class Sigmoid, bool ComputeDq>
+SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* smem_raw,
+                             int64_t tile_index) {
+#if SIGATTN_ARCH_SM90A
+  using Element = typename Traits::Element;
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr int kTileQ = Traits::kTileQ;
+  constexpr int kTileKV = Traits::kTileKV;
+  constexpr int kStages = Traits::kStages;
+  constexpr int kBlocks = kHeadDim / 64;  // 64-column blocks per row
+
+  BwdParams const& bp = args.p;
+  FwdParams const& p = bp.fwd;
+  int const thread = threadIdx.x;
+  int const warp_group = thread / 128;
+
+  // Key tiles in increasing order: under a causal mask the first key tiles see the most queries.
+  int64_t const bh_count = static_cast<int64_t>(p.batch) * p.num_kv_heads;
+  int const n = static_cast<int>(tile_index / bh_count);
+  int const b = static_cast<int>((tile_index % bh_count) / p.num_kv_heads);
+  int const g = static_cast<int>(tile_index % p.num_kv_heads);
+  SeqLens const len = read_seqlens(p, b);
+  int const key0 = n * kTileKV;
+  int const tile_rows = min(kTileKV, p.max_kv_len - key0);
+
+  // (Formed where they are used, not here: nothing 64-bit stays live across the main loop.)
+  auto dk_tile = [&] {
+    return static_cast<Element*>(bp.dk) + b * bp.dk_stride.batch + g * bp.dk_stride.head +
+           key0 * bp.dk_stride.token;
+  };
+  auto dv_tile = [&] {
+    return static_cast<Element*>(bp.dv) + b * bp.dv_stride.batch + g * bp.dv_stride.head +
+           key0 * bp.dv_stride.token;
+  };
+
+  // Queries that see a key of this tile: i < q_len and, when causal, i + diag_offset >= key0.
+  int const q_begin = len.causal ? min(max(key0 - len.diag_offset, 0), len.q_len) : 0;
+  int const m_begin = q_begin / kTileQ;
+  int const m_count = (len.q_len + kTileQ - 1) / kTileQ - m_begin;
+  int const iterations = key0 < len.kv_len ? m_count * args.group : 0;
+
+  if (iterations <= 0) {  // keys past kv_len, or keys no query sees: dK = dV = 0
+    using RowLayout = tile::SwizzledTile<kTileKV, kHeadDim>;  // row/chunk arithmetic only
+    tile::store_zero_rows<RowLayout, Traits::kThreads>(dk_tile(), bp.dk_stride.token, tile_rows,
+                                                       thread);
+    tile::store_zero_rows<RowLayout, Traits::kThreads>(dv_tile(), bp.dv_stride.token, tile_rows,
+                                                       thread);
+    return;
+  }
+  int const kv_rows = min(kTileKV, len.kv_len - key0);
+  float const bias_t = read_bias(p, b, len.kv_len) * args.bias_mul;
+
+  uintptr_t aligned = (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023};
+  BwdSmemLayout<Traits> const smem{reinterpret_cast<char*>(aligned)};
+  if (thread == 0) {
+    tile::mbarrier_init(smem.kv_full(), 1);
+    for (int s = 0; s < kStages; ++s) {
+      tile::mbarrier_init(smem.full(s), 1);
+      tile::mbarrier_init(smem.empty(s), Traits::kConsumerThreads);
+    }
+    tile::fence_barrier_init();
+  }
+  __syncthreads();  // barriers initialised before anyone waits on them or TMA completes on them
+
+  if (warp_group == 0) {
+    // ---------------- producer ----------------
+    tile::setmaxnreg_dec<Traits::kProducerRegisters>();
+    if (thread == 0) {
+      tile::mbarrier_arrive_expect_tx(smem.kv_full(), 2 * Traits::kKVBytes);
+      for (int blk = 0; blk < kBlocks; ++blk) {
+        tile::tma_load_4d(smem.k() + blk * kTileKV * 128, &tma.k_map, blk * 64, key0, g, b,
+                          smem.kv_full());
+        tile::tma_load_4d(smem.v() + blk * kTileKV * 128, &tma.v_map, blk * 64, key0, g, b,
+                          smem.kv_full());
+      }
+      for (int it = 0; it < iterations; ++it) {
+        int const s = it % kStages;
+        if (it >= kStages) tile::mbarrier_wait(smem.empty(s), ((it / kStages) - 1) & 1);
+        int const h = g * args.group + it / m_count;
+        int const q0 = (m_begin + it % m_count) * kTileQ;
+        tile::mbarrier_arrive_expect_tx(smem.full(s), 2 * Traits::kQBytes);
+        for (int blk = 0; blk < kBlocks; ++blk) {
+          tile::tma_load_4d(smem.q(s) + blk * kTileQ * 128, &tma.q_map, blk * 64, q0, h, b,
+                            smem.full(s));
+          tile::tma_load_4d(smem.dout(s) + blk * kTileQ * 128, &tma.do_map, blk * 64, q0, h, b,
+                            smem.full(s));
+        }
+      }
+    }
+    return;
+  }
+
+  // ---------------- consumers ----------------
+  tile::setmaxnreg_inc<Traits::kConsumerRegisters>();
+  int const consumer = warp_group - 1;
+  int const consumer_thread = thread - 128;
+  int const lane = thread & 31;
+  int const warp_in_group = (thread / 32) & 3;
+  // This thread's two key rows (tile-relative) in every accumulator fragment of S^T, dP^T, dK, dV.
+  int const frag_row = consumer * 64 + warp_in_group * 16 + (lane >> 2);
+
+  constexpr int kSRegs = kTileQ / 2;    // S^T and dP^T: 64 keys x TileQ queries
+  constexpr int kORegs = kHeadDim / 2;  // dK and dV: 64 keys x HeadDim
+  constexpr int kPSteps = kTileQ / 16;  // k16 steps of dV += P^T dO and dK += dS^T Q
+  float acc_dk[kORegs];
+  float acc_dv[kORegs];
+  SIGATTN_PRAGMA_UNROLL
+  for (int i = 0; i < kORegs; ++i) acc_dk[i] = acc_dv[i] = 0.0f;
+
+  char const* const k_rows_smem = smem.k() + consumer * 64 * 128;
+  char const* const v_rows_smem = smem.v() + consumer * 64 * 128;
+
+  tile::mbarrier_wait(smem.kv_full(), 0);
+  if constexpr (ComputeDq) {
+    if (kv_rows < kTileKV) {
+      // dQ = dS K reduces over all keys of the tile: K's padded rows must be zeros, not NaN.
+      zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.k(), kv_rows,
+                                                                  consumer_thread);
+      tile::fence_proxy_async_shared();
+      // K's zeroed rows are visible to every consumer's wgmma before the first dQ product.
+      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+    }
+  }
+
+  SIGATTN_PRAGMA_NO_UNROLL
+  for (int it = 0; it < iterations; ++it) {
+    int const s = it % kStages;
+    uint32_t const parity = (it / kStages) & 1;
+    int const h = g * args.group + it / m_count;
+    int const q0 = (m_begin + it % m_count) * kTileQ;
+    char* const q_smem = smem.q(s);
+    char* const do_smem = smem.dout(s);
+
+    tile::mbarrier_wait(smem.full(s), parity);
+    if (q0 + kTileQ > len.q_len) {
+      // The query tile that crosses q_len: zero Q's and dO's padded rows (they enter dK and dV
+      // along the reduction dimension), then let every consumer's wgmma see them.
+      int const first = len.q_len - q0;
+      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(q_smem, first, consumer_thread);
+      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(do_smem, first, consumer_thread);
+      tile::fence_proxy_async_shared();
+      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+    }
+
+    // S^T = K Q^T and dP^T = V dO^T, two commit groups.
+    float acc_s[kSRegs];
+    float acc_dp[kSRegs];
+    SIGATTN_PRAGMA_UNROLL
+    for (int i = 0; i < kSRegs; ++i) acc_s[i] = acc_dp[i] = 0.0f;
+    tile::fence_registers(acc_s);
+    tile::fence_registers(acc_dp);
+    tile::wgmma_fence();
+    SIGATTN_PRAGMA_UNROLL
+    for (int k = 0; k < kHeadDim / 16; ++k)
+      tile::Wgmma<Element, kTileQ>::ss(acc_s, tile::k_major_desc<kTileKV>(k_rows_smem, k),
+                                       tile::k_major_desc<kTileQ>(q_smem, k), k > 0);
+    tile::wgmma_commit();
+    SIGATTN_PRAGMA_UNROLL
+    for (int k = 0; k < kHeadDim / 16; ++k)
+      tile::Wgmma<Element, kTileQ>::ss(acc_dp, tile::k_major_desc<kTileKV>(v_rows_smem, k),
+                                       tile::k_major_desc<kTileQ>(do_smem, k), k > 0);
+    tile::wgmma_commit();
+
+    // One fused pass per element (it keeps the live fp32 values to S^T and dP^T, which the
+    // 240-register budget of D = 64 needs): P^T = sigmoid(S^T * scale + bias), masked where a
+    // tile crosses a limit (q_len, kv_len or the causal diagonal): key row r of this thread sees
+    // the tile-relative query columns [lo[r], hi), hi from q_len, lo from the causal diagonal
+    // (query >= key - diag_offset), an empty range for a key past kv_len. Then
+    // dS^T = P^T (1 - P^T) dP^T * scale (a select keeps NaN from padded V rows out where P^T is
+    // 0), and both packed to 16 bits as the A fragments of the k16 steps kk (16 queries each).
+    tile::wgmma_wait<0>();
+    tile::fence_registers(acc_s);
+    tile::fence_registers(acc_dp);
+    bool const masked = q0 + kTileQ > len.q_len || key0 + kTileKV > len.kv_len ||
+                        (len.causal && key0 + kTileKV - 1 > q0 + len.diag_offset);
+    int hi = kTileQ;
+    int lo[2] = {0, 0};
+    if (masked) {
+      hi = len.q_len - q0;
+      SIGATTN_PRAGMA_UNROLL
+      for (int r = 0; r < 2; ++r) {
+        int const key = key0 + frag_row + 8 * r;
+        lo[r] = key >= len.kv_len ? kTileQ : len.causal ? key - len.diag_offset - q0 : 0;
+      }
+    }
+    int const col0 = (lane & 3) * 2;
+    uint32_t p_frag[kPSteps][4];
+    uint32_t ds_frag[kPSteps][4];
+    SIGATTN_PRAGMA_UNROLL
+    for (int kk = 0; kk < kPSteps; ++kk)
+      SIGATTN_PRAGMA_UNROLL
+      for (int r = 0; r < 4; ++r) {
+        float pr[2];
+        float ds[2];
+        SIGATTN_PRAGMA_UNROLL
+        for (int e = 0; e < 2; ++e) {
+          int const i = 8 * kk + 2 * r + e;
+          float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
+          int const col = col0 + (i / 4) * 8 + (i & 1);
+          x = (col < lo[(i >> 1) & 1] || col >= hi) ? 0.0f : x;
+          pr[e] = x;
+          float const grad = x * (1.0f - x) * acc_dp[i] * args.ds_scale;
+          ds[e] = x != 0.0f ? grad : 0.0f;
+        }
+        p_frag[kk][r] = detail::pack2<Element>(pr[0], pr[1]);
+        ds_frag[kk][r] = detail::pack2<Element>(ds[0], ds[1]);
+      }
+
+    // dV += P^T dO and dK += dS^T Q, one commit group.
+    tile::fence_registers(acc_dv);
+    tile::fence_registers(acc_dk);
+    tile::wgmma_fence();
+    SIGATTN_PRAGMA_UNROLL
+    for (int kk = 0; kk < kPSteps; ++kk)
+      tile::Wgmma<Element, kHeadDim>::rs(acc_dv, p_frag[kk],
+                                         tile::n_major_desc<kTileQ>(do_smem, kk));
+    SIGATTN_PRAGMA_UNROLL
+    for (int kk = 0; kk < kPSteps; ++kk)
+      tile::Wgmma<Element, kHeadDim>::rs(acc_dk, ds_frag[kk],
+                                         tile::n_major_desc<kTileQ>(q_smem, kk));
+    tile::wgmma_commit();
+
+    if constexpr (ComputeDq) {
+      // dS^T to shared memory as [key][query] (buffer it % 2: the barrier of the previous
+      // iteration ordered every consumer's dQ product of iteration it - 2 before these writes).
+      char* const ds_smem = smem.ds(it & 1);
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kPSteps; ++kk) {
+        int const col = kk * 16 + (lane & 3) * 2;
+        *reinterpret_cast<uint32_t*>(
+            ds_smem + tile::swizzled_block_offset<kTileKV>(frag_row, col)) = ds_frag[kk][0];
+        *reinterpret_cast<uint32_t*>(
+            ds_smem + tile::swizzled_block_offset<kTileKV>(frag_row + 8, col)) = ds_frag[kk][1];
+        *reinterpret_cast<uint32_t*>(
+            ds_smem + tile::swizzled_block_offset<kTileKV>(frag_row, col + 8)) = ds_frag[kk][2];
+        *reinterpret_cast<uint32_t*>(
+            ds_smem + tile::swizzled_block_offset<kTileKV>(frag_row + 8, col + 8)) =
+            ds_frag[kk][3];
+      }
+      tile::fence_proxy_async_shared();
+      // Every consumer's dS^T rows are written before any consumer reads all keys of them.
+      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+
+      // dQ piece (64 queries of block qb x 64 head-dim columns of block db) = dS K over all keys.
+      int const qb = consumer % Traits::kQBlocks;
+      int const db = consumer / Traits::kQBlocks;
+      char const* const a_base = ds_smem + qb * kTileKV * 128;
+      char const* const b_base = smem.k() + db * kTileKV * 128;
+      float acc_dq[32];
+      SIGATTN_PRAGMA_UNROLL
+      for (int i = 0; i < 32; ++i) acc_dq[i] = 0.0f;
+      tile::fence_registers(acc_dq);
+      tile::wgmma_fence();
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kTileKV / 16; ++kk)
+        tile::Wgmma<Element, 64>::ss_mn(acc_dq, tile::n_major_desc<kTileKV>(a_base, kk),
+                                        tile::n_major_desc<kTileKV>(b_base, kk), kk > 0);
+      tile::wgmma_commit();
+
+      tile::wgmma_wait<1>();  // dV and dK products done: the Q/dO stage is free
+      tile::fence_registers(acc_dv);
+      tile::fence_registers(acc_dk);
+      tile::mbarrier_arrive(smem.empty(s));
+      tile::wgmma_wait<0>();
+      tile::fence_registers(acc_dq);
+
+      // dQ_accum[b, q0 + row, h, col] += the piece; rows past q_len are not touched.
+      int const q_row = qb * 64 + warp_in_group * 16 + (lane >> 2);
+      int64_t const row_stride = static_cast<int64_t>(p.num_heads) * kHeadDim;
+      float* const dq_base = args.dq_accum +
+                             ((static_cast<int64_t>(b) * p.max_q_len + q0) * p.num_heads + h) *
+                                 kHeadDim +
+                             db * 64 + (lane & 3) * 2;
+      SIGATTN_PRAGMA_UNROLL
+      for (int half = 0; half < 2; ++half) {
+        int const r = q_row + half * 8;
+        if (q0 + r < len.q_len) {
+          float* const out = dq_base + r * row_stride;
+          SIGATTN_PRAGMA_UNROLL
+          for (int j = 0; j < 8; ++j)
+            red_add2(out + j * 8, acc_dq[4 * j + 2 * half], acc_dq[4 * j + 2 * half + 1]);
+        }
+      }
+    } else {
+      tile::wgmma_wait<0>();
+      tile::fence_registers(acc_dv);
+      tile::fence_registers(acc_dk);
+      tile::mbarrier_arrive(smem.empty(s));  // this thread is done with stage s
+    }
+  }
+
+  // Epilogue: dK and dV through this warpgroup's rows of the K and V buffers (after a barrier:
+  // every consumer's dQ products read all rows of K), then 16-byte stores; keys past kv_len -> 0.
+  tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+  SIGATTN_PRAGMA_UNROLL
+  for (int j = 0; j < kORegs / 4; ++j) {
+    int const col = j * 8 + (lane & 3) * 2;
+    int const o0 = tile::swizzled_block_offset<kTileKV>(frag_row, col);
+    int const o8 = tile::swizzled_block_offset<kTileKV>(frag_row + 8, col);
+    *reinterpret_cast<uint32_t*>(smem.k() + o0) =
+        detail::pack2<Element>(acc_dk[4 * j + 0], acc_dk[4 * j + 1]);
+    *reinterpret_cast<uint32_t*>(smem.k() + o8) =
+        detail::pack2<Element>(acc_dk[4 * j + 2], acc_dk[4 * j + 3]);
+    *reinterpret_cast<uint32_t*>(smem.v() + o0) =
+        detail::pack2<Element>(acc_dv[4 * j + 0], acc_dv[4 * j + 1]);
+    *reinterpret_cast<uint32_t*>(smem.v() + o8) =
+        detail::pack2<Element>(acc_dv[4 * j + 2], acc_dv[4 * j + 3]);
+  }
+  // This warpgroup's staged rows are complete before its threads read across lanes and warps.
+  tile::named_barrier_sync(BwdBarrier::kEpilogue0 + consumer, 128);
+  int const group_thread = consumer_thread & 127;
+  constexpr int kChunksPerRow = kHeadDim / 8;
+  Element* const dk = dk_tile();
+  Element* const dv = dv_tile();
+  for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
+    int const r = consumer * 64 + idx / kChunksPerRow;
+    int const col = (idx % kChunksPerRow) * 8;
+    if (key0 + r >= p.max_kv_len) continue;
+    uint4 k_out = make_uint4(0, 0, 0, 0);
+    uint4 v_out = make_uint4(0, 0, 0, 0);
+    // (Limits recomputed here, not kept from the prologue: nothing extra lives across the loop.)
+    if (key0 + r < len.kv_len) {
+      int const o = tile::swizzled_block_offset<kTileKV>(r, col);
+      k_out = *reinterpret_cast<uint4 const*>(smem.k() + o);
+      v_out = *reinterpret_cast<uint4 const*>(smem.v() + o);
+    }
+    *reinterpret_cast<uint4*>(dk + r * bp.dk_stride.token + col) = k_out;
+    *reinterpret_cast<uint4*>(dv + r * bp.dv_stride.token + col) = v_out;
+  }
+#elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
+  // Built for sm_90 without the "a" features: never run silently empty.
+  __trap();
+#endif
+}
+
+}  // namespace sigattn::kernel::sm90

@@ -1,0 +1,59 @@
+// Compile-time shape of the Hopper (sm_90a) backward kernel (key side: dK, dV and the atomic dQ).
+#pragma once
+
+#include <cuda.h>
+
+#include "sigattn/api.hpp"
+
+namespace sigattn::kernel::sm90 {
+
+/// One producer warpgroup (one thread issues the TMA loads) and TileKV / 64 consumer warpgroups.
+/// A CTA owns TileKV keys of one (batch, kv head): K and V are loaded once, each consumer keeps
+/// the dK and dV rows of its 64 keys in registers, and the Q and dO tiles (TileQ query rows) of
+/// every query head of the group cycle through `Stages` shared-memory stages. dS^T goes through a
+/// double-buffered shared tile for dQ += dS K, which the consumers split into 64 x 64 pieces:
+/// consumer c computes query block c % (TileQ / 64) and head-dim block c / (TileQ / 64).
+/// Every tile is stored as 64-column, 128-byte-swizzled blocks (tile/wgmma.cuh).
+template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages>
+struct BwdTraits {
+  using Element = ElementT;
+  static constexpr int kHeadDim = HeadDim;
+  static constexpr int kTileQ = TileQ;
+  static constexpr int kTileKV = TileKV;
+  static constexpr int kStages = Stages;
+  static constexpr int kConsumers = TileKV / 64;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kConsumerThreads = 128 * kConsumers;
+  static constexpr int kQBlocks = TileQ / 64;  // 64-query blocks of a dQ tile
+
+  // Register budget per thread after setmaxnreg (the sum over warpgroups stays within 64K).
+  static constexpr int kProducerRegisters = 24;
+  static constexpr int kConsumerRegisters = 240;
+
+  static constexpr int kKVBytes = TileKV * HeadDim * 2;  // the owned K or V tile
+  static constexpr int kQBytes = TileQ * HeadDim * 2;    // one streamed Q or dO tile
+  static constexpr int kDsBytes = TileKV * TileQ * 2;    // one dS^T tile, [key][query]
+  static constexpr int kBarrierBytes = 8 * (1 + 2 * Stages);
+  // Tiles first (1024-byte aligned: K, V, the Q/dO stages, two dS^T tiles), barriers after them.
+  static constexpr int kSmemBytes =
+      2 * kKVBytes + 2 * Stages * kQBytes + 2 * kDsBytes + kBarrierBytes + 1024;
+
+  static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128");
+  static_assert(TileKV == 128, "two consumer warpgroups of 64 keys");
+  static_assert(TileQ == 64 || TileQ == 128, "wgmma widths instantiated: 64 and 128");
+  static_assert(kConsumers == kQBlocks * (HeadDim / 64),
+                "the dQ tile splits into one 64 x 64 piece per consumer");
+  static_assert(Stages >= 2, "at least double buffering");
+  static_assert(kSmemBytes <= 227 * 1024, "fits the sm_90 shared-memory limit per block");
+};
+
+/// What the Hopper backward kernel receives besides BwdArgs: four tensor maps (Q and dO in boxes
+/// of TileQ rows, K and V in boxes of TileKV rows).
+struct BwdTmaArgs {
+  CUtensorMap q_map;
+  CUtensorMap k_map;
+  CUtensorMap v_map;
+  CUtensorMap do_map;
+};
+
+}  // namespace sigattn::kernel::sm90
