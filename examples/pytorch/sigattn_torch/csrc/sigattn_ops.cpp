@@ -42,6 +42,20 @@ void check_result(sigattn::Result result, char const* op) {
   if (!result) TORCH_CHECK(false, "sigattn: ", sigattn::to_string(result), " (in ", op, ")");
 }
 
+// "[1, 16, 2, 64]". Built with std::to_string rather than c10::str(t.sizes()): on the H200 test
+// machine (extension built by g++ from /opt/gcc) c10::str of a shape segfaulted inside the copy
+// of std::ostream::_M_insert<long> that ended up in this extension (gdb backtrace), most likely a
+// mismatch between that compiler's libstdc++ and the one loaded with torch. Strings and C strings
+// passed to TORCH_CHECK were unaffected.
+std::string shape_str(Tensor const& t) {
+  std::string s = "[";
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (d > 0) s += ", ";
+    s += std::to_string(t.size(d));
+  }
+  return s + "]";
+}
+
 // Torch dtype -> library dtype. Any other dtype becomes an out-of-range DType value, which the
 // library's validation answers with kErrorNotSupported ("configuration not supported"): the
 // error comes from the library, as for an unsupported head dim.
@@ -93,8 +107,8 @@ void check_tensor(Tensor const& t, char const* name, Tensor const& q) {
 void check_same_shape(Tensor const& a, char const* a_name, Tensor const& b, char const* b_name) {
   if (a.sizes() != b.sizes())
     fail(sigattn::Status::kErrorInvalidArgument, std::string(a_name) + " has shape " +
-                                                     c10::str(a.sizes()) + " but " + b_name +
-                                                     " has shape " + c10::str(b.sizes()));
+                                                     shape_str(a) + " but " + b_name +
+                                                     " has shape " + shape_str(b));
 }
 
 // An optional int32[B] / float32[B] array on q's device, contiguous.
@@ -110,7 +124,7 @@ void check_array(std::optional<Tensor> const& t, char const* name, at::ScalarTyp
   if (a.dim() != 1 || a.size(0) != batch || (batch > 1 && a.stride(0) != 1))
     fail(sigattn::Status::kErrorInvalidArgument,
          std::string(name) + " must be a contiguous 1-D array of " + std::to_string(batch) +
-             " elements, got shape " + c10::str(a.sizes()));
+             " elements, got shape " + shape_str(a));
 }
 
 int32_t to_int32(int64_t v, char const* name) {
@@ -132,7 +146,7 @@ sigattn::FwdParams make_fwd_params(Tensor const& q, Tensor const& k, Tensor cons
   check_same_shape(k, "k", v, "v");
   if (k.size(0) != q.size(0) || k.size(3) != q.size(3))
     fail(sigattn::Status::kErrorInvalidArgument,
-         "q has shape " + c10::str(q.sizes()) + " but k and v have shape " + c10::str(k.sizes()) +
+         "q has shape " + shape_str(q) + " but k and v have shape " + shape_str(k) +
              " (batch and head dim must match)");
   int64_t const batch = q.size(0);
   check_array(q_lens, "q_lens", at::kInt, batch, q);
