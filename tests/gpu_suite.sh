@@ -11,7 +11,8 @@
 #             LOGDIR/sanitizer.log
 #   bench     build/.../bench/sigattn_bench $SUITE_BENCH_ARGS (default --quick)
 #             --json LOGDIR/bench.json > LOGDIR/bench.md
-#   profile   (not a default step) ncu on the portable forward and backward; LOGDIR/ncu.txt
+#   profile   (not a default step) ncu on one launch of each kernel family (SUITE_PROFILE_RUNS,
+#             default "portable:fwd portable:bwd hopper:fwd hopper:bwd"); LOGDIR/ncu.txt
 # A summary goes to stdout and LOGDIR/summary.txt. LOGDIR stays flat (at most 8 files).
 # Later steps run even when earlier ones fail, except that nothing runs after a failed build; the
 # exit status is non-zero when any step failed. The build directory persists between calls, so
@@ -239,8 +240,8 @@ step_bench() {
   return $rc
 }
 
-# Nsight Compute on one launch of each kernel family (portable forward and backward, Hopper
-# forward; D=128, S=4096, dense), with the sections that say where the time goes. Not a default
+# Nsight Compute on one launch of each kernel family (portable and Hopper, forward and backward;
+# D=128, S=4096, dense), with the sections that say where the time goes. Not a default
 # step.
 step_profile() {
   local exe="$BUILD/bench/sigattn_bench" out="$LOGDIR/ncu.txt" rc=0
@@ -249,8 +250,10 @@ step_profile() {
     return 1
   fi
   : >"$out"
-  for run in portable:fwd portable:bwd hopper:fwd; do
-    ncu --clock-control none -k 'regex:sm(80|90)_(fwd|bwd_dkdv)_kernel' -c 1 \
+  local runs
+  read -r -a runs <<<"${SUITE_PROFILE_RUNS:-portable:fwd portable:bwd hopper:fwd hopper:bwd}"
+  for run in "${runs[@]}"; do
+    ncu --clock-control none -k 'regex:sm(80|90)_(fwd|bwd|bwd_dkdv)_kernel' -c 1 \
       --section SpeedOfLight --section ComputeWorkloadAnalysis --section Occupancy \
       --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
       "$exe" --path "${run%%:*}" --dir "${run##*:}" --hdim 128 --seqlens 4096 --ragged dense \
