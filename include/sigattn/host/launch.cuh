@@ -198,6 +198,50 @@ struct Sm80DqTag {};
 template <class Element>
 struct Sm80ConvertTag {};
 
+/// Prepares the query-side kernel of launch_bwd_query_side (portable code, sm_80 and newer).
+template <class DqTraits, class Element, class Sigmoid>
+Result prepare_bwd_query_side(bool deterministic, int device) {
+  constexpr int kPortableCc = 80;
+  return deterministic
+             ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(
+                   kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>, device,
+                   kernel::sm80::DqSmem<DqTraits>::kBytes, kPortableCc)
+             : prepare_kernel<Sm80ConvertTag<Element>>(kernel::sm80_dq_convert_kernel<Element>,
+                                                       device, 0, kPortableCc);
+}
+
+/// Atomic mode: zeroes the fp32 dQ accumulator in the workspace (on `stream`) before the
+/// key-side kernel adds into it. Nothing in deterministic mode.
+inline Result clear_dq_accum(BwdParams const& bp, void* workspace, cudaStream_t stream) {
+  size_t const bytes = dq_accum_bytes(bp.fwd);
+  if (bp.deterministic || bytes == 0) return Result{};
+  return launch_result(cudaMemsetAsync(workspace, 0, bytes, stream));
+}
+
+/// The query side of every backward, after its key-side kernel: the portable query-side dQ kernel
+/// (deterministic mode, `DqTraits` tiles) or the conversion of the fp32 dQ accumulator to
+/// `Element` (atomic mode). Both were prepared by the caller. `args` is the key side's, reused.
+template <class DqTraits, class Element, class Sigmoid>
+Result launch_bwd_query_side(kernel::BwdArgs args, bool deterministic, cudaStream_t stream) {
+  FwdParams const& p = args.p.fwd;
+  if (deterministic) {
+    args.num_tiles_q = (p.max_q_len + DqTraits::kTileQ - 1) / DqTraits::kTileQ;
+    args.num_tiles_kv = (p.max_kv_len + DqTraits::kTileKV - 1) / DqTraits::kTileKV;
+    args.num_tiles = int64_t{args.num_tiles_q} * p.batch * p.num_heads;
+    if (args.num_tiles == 0) return Result{};
+    cudaLaunchConfig_t config = launch_config(args.num_tiles, DqTraits::kThreads,
+                                              kernel::sm80::DqSmem<DqTraits>::kBytes, stream);
+    return launch_result(
+        cudaLaunchKernelEx(&config, kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>, args));
+  }
+  args.num_tiles = static_cast<int64_t>(dq_accum_bytes(p) / sizeof(float) / 8);
+  if (args.num_tiles == 0) return Result{};
+  int64_t const blocks = (args.num_tiles + 255) / 256;
+  cudaLaunchConfig_t config = launch_config(blocks, 256, 0, stream);
+  return launch_result(
+      cudaLaunchKernelEx(&config, kernel::sm80_dq_convert_kernel<Element>, args));
+}
+
 /// The portable backward of one registry row. Atomic mode: zero the fp32 dQ workspace, run the
 /// key-side kernel with dQ atomics, convert. Deterministic mode: the key-side kernel without dQ,
 /// then the query-side dQ kernel (no atomics at all).
@@ -210,7 +254,6 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
                                          c.tile.warps, c.tile.stages>;
   // The deterministic dQ kernel has the forward's structure: 4 warps x 16 query rows.
   using DqTraits = kernel::sm80::FwdTraits<c.head_dim, Element, 64, 64, 4, 2>;
-  constexpr int kDqSmem = kernel::sm80::DqSmem<DqTraits>::kBytes;
   // Without dQ the key-side kernel needs no dS^T tile.
   constexpr int kDkdvSmemPlain = Traits::kSmemBytes - Traits::kSmemDs;
   FwdParams const& p = bp.fwd;
@@ -219,18 +262,12 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     using Sigmoid = decltype(sigmoid_tag);
     auto dkdv_atomic = kernel::sm80_bwd_dkdv_kernel<Traits, Sigmoid, true>;
     auto dkdv_plain = kernel::sm80_bwd_dkdv_kernel<Traits, Sigmoid, false>;
-    auto dq_kernel = kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>;
-    auto convert = kernel::sm80_dq_convert_kernel<Element>;
     Result r = bp.deterministic
                    ? prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, false>>(
                          dkdv_plain, device, kDkdvSmemPlain, c.min_cc)
                    : prepare_kernel<Sm80DkdvTag<Traits, Sigmoid, true>>(
                          dkdv_atomic, device, Traits::kSmemBytes, c.min_cc);
-    if (r) {
-      r = bp.deterministic
-              ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(dq_kernel, device, kDqSmem, c.min_cc)
-              : prepare_kernel<Sm80ConvertTag<Element>>(convert, device, 0, c.min_cc);
-    }
+    if (r) r = prepare_bwd_query_side<DqTraits, Element, Sigmoid>(bp.deterministic, device);
     if (!r || dry_run) return r;
 
     kernel::BwdArgs args{};
@@ -242,11 +279,7 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     args.group = p.num_heads / p.num_kv_heads;
     args.dq_accum = bp.deterministic ? nullptr : static_cast<float*>(workspace);
 
-    size_t const accum_bytes = dq_accum_bytes(p);
-    if (!bp.deterministic && accum_bytes > 0) {
-      if (Result z = launch_result(cudaMemsetAsync(workspace, 0, accum_bytes, stream)); !z)
-        return z;
-    }
+    if (Result z = clear_dq_accum(bp, workspace, stream); !z) return z;
     // Key side.
     args.num_tiles_q = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
     args.num_tiles_kv = (p.max_kv_len + Traits::kTileKV - 1) / Traits::kTileKV;
@@ -259,21 +292,7 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
                                        : cudaLaunchKernelEx(&config, dkdv_atomic, args);
       if (e != cudaSuccess) return launch_result(e);
     }
-    // Query side.
-    if (bp.deterministic) {
-      args.num_tiles_q = (p.max_q_len + DqTraits::kTileQ - 1) / DqTraits::kTileQ;
-      args.num_tiles_kv = (p.max_kv_len + DqTraits::kTileKV - 1) / DqTraits::kTileKV;
-      args.num_tiles = int64_t{args.num_tiles_q} * p.batch * p.num_heads;
-      if (args.num_tiles == 0) return Result{};
-      cudaLaunchConfig_t config =
-          launch_config(args.num_tiles, DqTraits::kThreads, kDqSmem, stream);
-      return launch_result(cudaLaunchKernelEx(&config, dq_kernel, args));
-    }
-    args.num_tiles = static_cast<int64_t>(accum_bytes / sizeof(float) / 8);
-    if (args.num_tiles == 0) return Result{};
-    int64_t const blocks = (args.num_tiles + 255) / 256;
-    cudaLaunchConfig_t config = launch_config(blocks, 256, 0, stream);
-    return launch_result(cudaLaunchKernelEx(&config, convert, args));
+    return launch_bwd_query_side<DqTraits, Element, Sigmoid>(args, bp.deterministic, stream);
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
 }

@@ -34,26 +34,17 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
   static_assert(c.tile.warps * 32 == Traits::kThreads, "the row's warps count all warpgroups");
   // The deterministic dQ kernel is the portable one (as in launch_sm80_bwd).
   using DqTraits = kernel::sm80::FwdTraits<c.head_dim, Element, 64, 64, 4, 2>;
-  constexpr int kDqSmem = kernel::sm80::DqSmem<DqTraits>::kBytes;
-  constexpr int kPortableCc = 80;
   FwdParams const& p = bp.fwd;
 
   auto run = [&](auto sigmoid_tag) -> Result {
     using Sigmoid = decltype(sigmoid_tag);
     auto key_atomic = kernel::sm90_bwd_kernel<Traits, Sigmoid, true>;
     auto key_plain = kernel::sm90_bwd_kernel<Traits, Sigmoid, false>;
-    auto dq_kernel = kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>;
-    auto convert = kernel::sm80_dq_convert_kernel<Element>;
     Result r = bp.deterministic ? prepare_kernel<Sm90BwdTag<Traits, Sigmoid, false>>(
                                       key_plain, device, Traits::kSmemBytes, c.min_cc)
                                 : prepare_kernel<Sm90BwdTag<Traits, Sigmoid, true>>(
                                       key_atomic, device, Traits::kSmemBytes, c.min_cc);
-    if (r) {
-      r = bp.deterministic
-              ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(dq_kernel, device, kDqSmem,
-                                                             kPortableCc)
-              : prepare_kernel<Sm80ConvertTag<Element>>(convert, device, 0, kPortableCc);
-    }
+    if (r) r = prepare_bwd_query_side<DqTraits, Element, Sigmoid>(bp.deterministic, device);
     if (!r) return r;
 
     kernel::BwdArgs args{};
@@ -105,11 +96,7 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};
     if (dry_run) return Result{};
 
-    size_t const accum_bytes = dq_accum_bytes(p);
-    if (!bp.deterministic && accum_bytes > 0) {
-      if (Result z = launch_result(cudaMemsetAsync(workspace, 0, accum_bytes, stream)); !z)
-        return z;
-    }
+    if (Result z = clear_dq_accum(bp, workspace, stream); !z) return z;
     // Key side.
     if (args.num_tiles > 0) {
       cudaLaunchConfig_t config =
@@ -118,21 +105,7 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
                                                : cudaLaunchKernelEx(&config, key_atomic, args, tma);
       if (err != cudaSuccess) return launch_result(err);
     }
-    // Query side.
-    if (bp.deterministic) {
-      args.num_tiles_q = (p.max_q_len + DqTraits::kTileQ - 1) / DqTraits::kTileQ;
-      args.num_tiles_kv = (p.max_kv_len + DqTraits::kTileKV - 1) / DqTraits::kTileKV;
-      args.num_tiles = int64_t{args.num_tiles_q} * p.batch * p.num_heads;
-      if (args.num_tiles == 0) return Result{};
-      cudaLaunchConfig_t config =
-          launch_config(args.num_tiles, DqTraits::kThreads, kDqSmem, stream);
-      return launch_result(cudaLaunchKernelEx(&config, dq_kernel, args));
-    }
-    args.num_tiles = static_cast<int64_t>(accum_bytes / sizeof(float) / 8);
-    if (args.num_tiles == 0) return Result{};
-    int64_t const blocks = (args.num_tiles + 255) / 256;
-    cudaLaunchConfig_t config = launch_config(blocks, 256, 0, stream);
-    return launch_result(cudaLaunchKernelEx(&config, convert, args));
+    return launch_bwd_query_side<DqTraits, Element, Sigmoid>(args, bp.deterministic, stream);
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
 }
