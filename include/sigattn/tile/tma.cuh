@@ -8,6 +8,7 @@
 #include <cuda/ptx>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <utility>
 
@@ -74,7 +75,7 @@ SIGATTN_DEVICE void tma_load_4d(void* smem, CUtensorMap const* map, int c0, int 
 // ---------------------------------------------------------------------------------------------
 // Host side
 
-/// The driver's cuTensorMapEncodeTiled, looked up once per process.
+/// The driver's cuTensorMapEncodeTiled, looked up until found, then remembered for the process.
 inline CUresult encode_tensor_map_tiled(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank,
                                         void* address, cuuint64_t const* dims,
                                         cuuint64_t const* strides, cuuint32_t const* box,
@@ -83,7 +84,11 @@ inline CUresult encode_tensor_map_tiled(CUtensorMap* map, CUtensorMapDataType ty
                               cuuint64_t const*, cuuint64_t const*, cuuint32_t const*,
                               cuuint32_t const*, CUtensorMapInterleave, CUtensorMapSwizzle,
                               CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-  static Encode const encode = []() -> Encode {
+  // Looked up once and remembered; a failed lookup is not remembered (it is tried again on the
+  // next call, so that a transient failure does not turn the Hopper path off for the process).
+  static std::atomic<Encode> cached{nullptr};
+  Encode encode = cached.load(std::memory_order_acquire);
+  if (encode == nullptr) {
     void* fn = nullptr;
     cudaDriverEntryPointQueryResult status{};
 #if CUDART_VERSION >= 12050
@@ -94,10 +99,10 @@ inline CUresult encode_tensor_map_tiled(CUtensorMap* map, CUtensorMapDataType ty
     cudaError_t e = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault,
                                             &status);
 #endif
-    if (e != cudaSuccess || status != cudaDriverEntryPointSuccess) return nullptr;
-    return reinterpret_cast<Encode>(fn);
-  }();
-  if (encode == nullptr) return CUDA_ERROR_NOT_FOUND;
+    if (e != cudaSuccess || status != cudaDriverEntryPointSuccess) return CUDA_ERROR_NOT_FOUND;
+    encode = reinterpret_cast<Encode>(fn);
+    cached.store(encode, std::memory_order_release);
+  }
   return encode(map, type, rank, address, dims, strides, box, element_strides,
                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);

@@ -1,17 +1,19 @@
 // The Hopper forward: a persistent kernel whose CTAs walk work tiles (TileQ query rows of one
-// batch entry and head) longest first.
+// batch entry and head) in the length-aware order of fwd_scheduler.cuh.
 //
 // Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of each work
 // tile's Q tile (once the consumers have released the previous one: q_full / q_empty) and of every
 // K and V tile its rows need, into a ring of kStages stages (k_full / v_full complete on the TMA
 // bytes; k_empty / v_empty when every consumer thread has finished with that K or V tile: K is
 // released as soon as its S product is complete, V after its P V product, so the next K tile lands
-// a whole iteration ahead of its use). The ring runs on across work tiles. Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma
-// (both operands in shared memory), the sigmoid in fp32 on the accumulator registers, P packed to
-// 16 bits in registers as the A operand of O += P V (wgmma with A from registers, V N-major in
-// shared memory). Each consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n)
-// (fwd_consumer); O leaves through its own shared-memory buffer, so the next Q tile can land while
-// the last products and the stores of this one run.
+// a whole iteration ahead of its use). The ring runs on across work tiles.
+//
+// Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma (both operands in shared
+// memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
+// the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
+// consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
+// take turns issuing their products (fwd_consumer). O leaves through its own shared-memory buffer,
+// so the next Q tile can land while the last products and the stores of this one run.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -300,8 +302,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         for (int kk = 0; kk < kPSteps; ++kk)
           tile::Wgmma<Element, kHeadDim>::rs(
               acc_o, p_frag[kk],
-              tile::smem_desc_from_units<kTileKV * 128>(smem_units +
-                                                        ((v_offset + tile::n_major_step(kk)) >> 4)));
+              tile::smem_desc_from_units<kTileKV * 128>(
+                  smem_units + ((v_offset + tile::n_major_step(kk)) >> 4)));
         tile::wgmma_commit();
       };
 

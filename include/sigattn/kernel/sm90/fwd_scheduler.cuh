@@ -97,12 +97,12 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s) 
 }
 
 /// Position `k` of CTA `cta` among `ctas` in the snake assignment.
-SIGATTN_DEVICE int64_t snake_position(int64_t k, int cta, int ctas) {
+SIGATTN_HOST_DEVICE int64_t snake_position(int64_t k, int cta, int ctas) {
   return k * ctas + ((k & 1) ? ctas - 1 - cta : cta);
 }
 
 /// The largest i in [0, n) with prefix[i] <= x (prefix is non-decreasing, prefix[0] = 0).
-SIGATTN_DEVICE int upper_index(int const* prefix, int n, int x) {
+SIGATTN_HOST_DEVICE int upper_index(int const* prefix, int n, int x) {
   int lo = 0, hi = n - 1;
   while (lo < hi) {
     int const mid = (lo + hi + 1) / 2;
@@ -114,39 +114,49 @@ SIGATTN_DEVICE int upper_index(int const* prefix, int n, int x) {
   return lo;
 }
 
-/// The work tile at position `pos` of the order.
+/// The work tile at position `pos` of the order, given the tables and `q_tiles(b)`, the number of
+/// query tiles of batch entry b that hold real rows (ceil(q_len_b / TileQ)). Host and device (the
+/// CPU tests check that the order is a bijection).
+template <class QTiles>
+SIGATTN_HOST_DEVICE TileCoord tile_at_position(FwdScheduleSmem const& s, int batch, int num_heads,
+                                               int num_q_tiles, int64_t pos, QTiles q_tiles) {
+  TileCoord c;
+  if (!s.sorted) {
+    int64_t const bh = pos / num_q_tiles;
+    c.m = num_q_tiles - 1 - static_cast<int>(pos % num_q_tiles);
+    c.b = static_cast<int>(bh / num_heads);
+    c.h = static_cast<int>(bh % num_heads);
+    return c;
+  }
+  // (The tables are only built when the tile count fits in int.)
+  int const x = static_cast<int>(pos);
+  int const total_real = s.real_prefix[batch];
+  if (x < total_real) {
+    int const i = upper_index(s.real_prefix, batch, x);
+    c.b = s.order[i];
+    int const tiles = q_tiles(c.b);
+    int const within = x - s.real_prefix[i];
+    c.h = within / tiles;
+    c.m = tiles - 1 - within % tiles;
+  } else {
+    int const y = x - total_real;
+    c.b = upper_index(s.zero_prefix, batch, y);
+    int const tiles = q_tiles(c.b);
+    int const zeros = num_q_tiles - tiles;
+    int const within = y - s.zero_prefix[c.b];
+    c.h = within / zeros;
+    c.m = tiles + within % zeros;
+  }
+  return c;
+}
+
+/// The work tile at position `pos` of the order, in a kernel.
 template <int TileQ>
 SIGATTN_DEVICE TileCoord fwd_tile_at(FwdArgs const& args, FwdScheduleSmem const& s, int64_t pos) {
   FwdParams const& p = args.p;
-  TileCoord c;
-  if (!s.sorted) {
-    int64_t const bh = pos / args.num_q_tiles;
-    c.m = args.num_q_tiles - 1 - static_cast<int>(pos % args.num_q_tiles);
-    c.b = static_cast<int>(bh / p.num_heads);
-    c.h = static_cast<int>(bh % p.num_heads);
-    return c;
-  }
-  // (With at most kMaxSortedBatches entries, positions fit in int: the launcher guarantees the
-  // tile count does.)
-  int const x = static_cast<int>(pos);
-  int const total_real = s.real_prefix[p.batch];
-  if (x < total_real) {
-    int const i = upper_index(s.real_prefix, p.batch, x);
-    c.b = s.order[i];
-    int const q_tiles = (clamp_len(p.q_lens, c.b, p.max_q_len) + TileQ - 1) / TileQ;
-    int const within = x - s.real_prefix[i];
-    c.h = within / q_tiles;
-    c.m = q_tiles - 1 - within % q_tiles;
-  } else {
-    int const y = x - total_real;
-    c.b = upper_index(s.zero_prefix, p.batch, y);
-    int const q_tiles = (clamp_len(p.q_lens, c.b, p.max_q_len) + TileQ - 1) / TileQ;
-    int const zeros = args.num_q_tiles - q_tiles;
-    int const within = y - s.zero_prefix[c.b];
-    c.h = within / zeros;
-    c.m = q_tiles + within % zeros;
-  }
-  return c;
+  return tile_at_position(s, p.batch, p.num_heads, args.num_q_tiles, pos, [&](int b) {
+    return (clamp_len(p.q_lens, b, p.max_q_len) + TileQ - 1) / TileQ;
+  });
 }
 
 }  // namespace sigattn::kernel::sm90
