@@ -124,7 +124,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   int const q_begin = len.causal ? min(max(key0 - len.diag_offset, 0), len.q_len) : 0;
   int const m_begin = q_begin / kTileQ;
   int const m_count = (len.q_len + kTileQ - 1) / kTileQ - m_begin;
-  int const iterations = key0 < len.kv_len ? m_count * args.group : 0;
+  int const iterations = key0 < len.kv_len && q_begin < len.q_len ? m_count * args.group : 0;
 
   if (iterations <= 0) {  // keys past kv_len, or keys no query sees: dK = dV = 0
     using RowLayout = tile::SwizzledTile<kTileKV, kHeadDim>;  // row/chunk arithmetic only
@@ -301,15 +301,12 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     for (int kk = 0; kk < kPSteps; ++kk)
       tile::Wgmma<Element, kHeadDim>::rs(acc_dv, p_frag[kk],
                                          tile::n_major_desc<kTileQ>(do_smem, kk));
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kPSteps; ++kk)
-      tile::Wgmma<Element, kHeadDim>::rs(acc_dk, ds_frag[kk],
-                                         tile::n_major_desc<kTileQ>(q_smem, kk));
-    tile::wgmma_commit();
-
     if constexpr (ComputeDq) {
       // dS^T to shared memory as [key][query] (buffer it % 2: the barrier of the previous
-      // iteration ordered every consumer's dQ product of iteration it - 2 before these writes).
+      // iteration ordered every consumer's dQ product of iteration it - 2 before these writes),
+      // while the dV product runs and before the dK product is issued: that one reads ds_frag as
+      // its A operand, and an issued wgmma's registers must not be accessed until it is waited
+      // for.
       char* const ds_smem = smem.ds(it & 1);
       SIGATTN_PRAGMA_UNROLL
       for (int kk = 0; kk < kPSteps; ++kk) {
@@ -325,6 +322,15 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
             ds_frag[kk][3];
       }
       tile::fence_proxy_async_shared();
+    }
+    SIGATTN_PRAGMA_UNROLL
+    for (int kk = 0; kk < kPSteps; ++kk)
+      tile::Wgmma<Element, kHeadDim>::rs(acc_dk, ds_frag[kk],
+                                         tile::n_major_desc<kTileQ>(q_smem, kk));
+    tile::wgmma_commit();
+
+    if constexpr (ComputeDq) {
+      char* const ds_smem = smem.ds(it & 1);
       // Every consumer's dS^T rows are written before any consumer reads all keys of them.
       tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
 
