@@ -101,11 +101,14 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   int const thread = threadIdx.x;
   int const warp_group = thread / 128;
 
-  // Key tiles in increasing order: under a causal mask the first key tiles see the most queries.
-  int64_t const bh_count = static_cast<int64_t>(p.batch) * p.num_kv_heads;
-  int const n = static_cast<int>(tile_index / bh_count);
-  int const b = static_cast<int>((tile_index % bh_count) / p.num_kv_heads);
-  int const g = static_cast<int>(tile_index % p.num_kv_heads);
+  // The key tiles of one (batch, kv head) are adjacent, in increasing order: the CTAs that run
+  // at the same time stream the same Q and dO tiles and share them in L2 (the order of the first
+  // version, key tile outermost, measured an L2 hit rate of 60% with ncu). Under a causal mask the
+  // first key tiles see the most queries.
+  int const n = static_cast<int>(tile_index % args.num_tiles_kv);
+  int64_t const bh = tile_index / args.num_tiles_kv;
+  int const b = static_cast<int>(bh / p.num_kv_heads);
+  int const g = static_cast<int>(bh % p.num_kv_heads);
   SeqLens const len = read_seqlens(p, b);
   int const key0 = n * kTileKV;
   int const tile_rows = min(kTileKV, p.max_kv_len - key0);
