@@ -4,7 +4,7 @@
 def regs(n): return ", ".join("%%%d" % i for i in range(n))
 out = []
 for dt, ptx in (("__nv_bfloat16", "bf16"), ("__half", "f16")):
-    for n in (64, 128):
+    for n in (64, 128, 160, 176):
         nreg = n // 2
         outs = ", ".join('"+f"(d[%d])' % i for i in range(nreg))
         # SS: A and B from shared memory descriptors

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <type_traits>
 
 #include "sigattn/api.hpp"
 #include "sigattn/host/dispatch.cuh"
@@ -120,18 +121,19 @@ Result launch_sm80_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
 template <class Traits, class Sigmoid>
 struct Sm90FwdTag {};
 
-/// Prepares and (unless `dry_run`) launches the Hopper forward of one registry row.
-template <size_t Row>
-Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
-  constexpr KernelConfig c = kKernelConfigs[Row];
-  using Element = ElementOf<c.dtype>;
-  using Traits = kernel::sm90::FwdTraits<c.head_dim, Element, c.tile.tile_q, c.tile.tile_kv,
-                                         c.tile.stages>;
+/// Prepares and (unless `dry_run`) launches the Hopper forward with the shape `Traits` (a
+/// kernel::sm90::FwdTraits). The registry's rows go through launch_sm90_fwd below; tuning tools
+/// call this directly with shapes that no row names.
+template <class Traits>
+Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+  constexpr bool kBF16 = std::is_same_v<typename Traits::Element, __nv_bfloat16>;
+  if (p.head_dim != Traits::kHeadDim || (p.dtype == DType::kBF16) != kBF16)
+    return Result{Status::kErrorNotSupported, cudaSuccess};
   auto run = [&](auto sigmoid_tag) -> Result {
     using Sigmoid = decltype(sigmoid_tag);
     auto kernel = kernel::sm90_fwd_kernel<Traits, Sigmoid>;
     Result r = prepare_kernel<Sm90FwdTag<Traits, Sigmoid>>(kernel, device, Traits::kSmemBytes,
-                                                           c.min_cc);
+                                                           /*min_cc=*/90);
     if (!r) return r;
 
     kernel::FwdArgs const args = make_fwd_args<Sigmoid>(p, Traits::kTileQ);
@@ -143,7 +145,7 @@ Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
       return launch_result(e);
 
     kernel::sm90::FwdTmaArgs tma{};
-    bool const bf16 = p.dtype == DType::kBF16;
+    bool const bf16 = kBF16;
     CUresult e = tile::make_bshd_tensor_map(&tma.q_map, bf16, p.q, p.batch, p.max_q_len,
                                             p.num_heads, p.head_dim, p.q_stride.batch,
                                             p.q_stride.token, p.q_stride.head, Traits::kTileQ);
@@ -171,6 +173,16 @@ Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
     return launch_result(cudaLaunchKernelEx(&config, kernel, args, tma));
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
+}
+
+/// Prepares and (unless `dry_run`) launches the Hopper forward of one registry row.
+template <size_t Row>
+Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+  constexpr KernelConfig c = kKernelConfigs[Row];
+  static_assert(c.min_cc == 90, "Hopper rows need compute capability 9.0");
+  using Traits = kernel::sm90::FwdTraits<c.head_dim, ElementOf<c.dtype>, c.tile.tile_q,
+                                         c.tile.tile_kv, c.tile.stages>;
+  return launch_sm90_fwd_traits<Traits>(p, device, stream, dry_run);
 }
 
 /// The launcher of any forward row.

@@ -41,20 +41,22 @@ constexpr int kBarrierTurn0 = 5;       // + consumer index: that warpgroup may i
 
 template <class Traits>
 struct FwdSmemLayout {
-  char* base;  // 1024-byte aligned: Q | O | stage 0 K, V | stage 1 K, V | ... | barriers
+  char* base;  // 1024-byte aligned: Q | O (if staged) | stage 0 K, V | stage 1 K, V | ... | barriers
+
+  static constexpr uint32_t kStagesOffset = Traits::kQBytes + Traits::kOBytes;
 
   SIGATTN_DEVICE char* q() const { return base; }
-  SIGATTN_DEVICE char* o() const { return base + Traits::kQBytes; }
+  SIGATTN_DEVICE char* o() const { return base + Traits::kQBytes; }  // only with kStagedO
   SIGATTN_HOST_DEVICE static constexpr uint32_t k_offset(int stage) {
-    return 2 * Traits::kQBytes + (2 * stage) * Traits::kKVBytes;
+    return kStagesOffset + (2 * stage) * Traits::kKVBytes;
   }
   SIGATTN_HOST_DEVICE static constexpr uint32_t v_offset(int stage) {
-    return 2 * Traits::kQBytes + (2 * stage + 1) * Traits::kKVBytes;
+    return kStagesOffset + (2 * stage + 1) * Traits::kKVBytes;
   }
   SIGATTN_DEVICE char* k(int stage) const { return base + k_offset(stage); }
   SIGATTN_DEVICE char* v(int stage) const { return base + v_offset(stage); }
   SIGATTN_DEVICE uint64_t* barriers() const {
-    return reinterpret_cast<uint64_t*>(base + 2 * Traits::kQBytes +
+    return reinterpret_cast<uint64_t*>(base + kStagesOffset +
                                        2 * Traits::kStages * Traits::kKVBytes);
   }
   SIGATTN_DEVICE uint64_t* q_full() const { return barriers(); }
@@ -180,11 +182,15 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
   // on barrier kBarrierTurn0 + c and then passes the turn to c + 1 (bar.arrive); the last one
   // hands the first turn out at the start, and the first one takes that extra turn back at the
   // end, so every barrier phase completes.
-  int const next_consumer = (consumer + 1) % Traits::kConsumers;
-  auto turn_wait = [&] {
-    tile::named_barrier_sync(kBarrierTurn0 + consumer, 2 * 128);
+  // (The barrier ids are derived from threadIdx.x at each use rather than kept live across the
+  // work-tile loop, where every register is taken.)
+  auto turn_wait = [] {
+    tile::named_barrier_sync(kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 2 * 128);
   };
-  auto turn_pass = [&] { tile::named_barrier_arrive(kBarrierTurn0 + next_consumer, 2 * 128); };
+  auto turn_pass = [] {
+    tile::named_barrier_arrive(
+        kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) % Traits::kConsumers, 2 * 128);
+  };
   if (consumer == Traits::kConsumers - 1) turn_pass();
 
   int kv_iter = 0;
@@ -324,7 +330,10 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         tile::mbarrier_arrive(smem.k_empty(next % kStages));
         if (n + 2 == w.n_tiles) tile::mbarrier_arrive(smem.q_empty());  // last use of Q
         sigmoid_tile((n + 1) * kTileKV);
-        tile::wgmma_wait<0>();
+        // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
+        // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
+        // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
+        tile::wgmma_wait_in_own_block<0>(args.num_tiles > 0);
         tile::fence_registers(acc_o);
         tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
         pack_p();
@@ -340,32 +349,57 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       ++kv_iter;
     }
 
-    // Epilogue: O through this warpgroup's rows of the O buffer, then 16-byte stores; rows past
-    // q_len are written as zeros. The first barrier keeps the previous tile's reads of the buffer
-    // ahead of these writes. (The plan is derived again rather than kept live across the main
-    // loop, whose registers are all taken.)
-    tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
-    FwdTilePlan const e = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
-    Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
-                            e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
-    SIGATTN_PRAGMA_UNROLL
-    for (int j = 0; j < kORegs / 4; ++j) {
-      int const col = j * 8 + (lane & 3) * 2;
-      *reinterpret_cast<uint32_t*>(o_smem + tile::swizzled_block_offset<kTileQ>(frag_row, col)) =
-          detail::pack2<Element>(acc_o[4 * j + 0], acc_o[4 * j + 1]);
-      *reinterpret_cast<uint32_t*>(o_smem +
-                                   tile::swizzled_block_offset<kTileQ>(frag_row + 8, col)) =
-          detail::pack2<Element>(acc_o[4 * j + 2], acc_o[4 * j + 3]);
-    }
-    tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
-    for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
-      int const r = consumer * 64 + idx / kChunksPerRow;
-      int const col = (idx % kChunksPerRow) * 8;
-      if (r >= e.tile_rows) continue;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (r < e.q_rows)
-        v = *reinterpret_cast<uint4 const*>(o_smem + tile::swizzled_block_offset<kTileQ>(r, col));
-      *reinterpret_cast<uint4*>(o_tile + r * p.o_stride.token + col) = v;
+    // Epilogue: rows past q_len are written as zeros. (The plan is derived again rather than kept
+    // live across the main loop, whose registers are all taken.)
+    if constexpr (Traits::kStagedO) {
+      // O through this warpgroup's rows of the O buffer, then 16-byte stores. The first barrier
+      // keeps the previous tile's reads of the buffer ahead of these writes.
+      tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+      FwdTilePlan const e = plan_fwd_tile<Traits>(
+          args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
+      Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
+                              e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
+      SIGATTN_PRAGMA_UNROLL
+      for (int j = 0; j < kORegs / 4; ++j) {
+        int const col = j * 8 + (lane & 3) * 2;
+        *reinterpret_cast<uint32_t*>(o_smem +
+                                     tile::swizzled_block_offset<kTileQ>(frag_row, col)) =
+            detail::pack2<Element>(acc_o[4 * j + 0], acc_o[4 * j + 1]);
+        *reinterpret_cast<uint32_t*>(o_smem +
+                                     tile::swizzled_block_offset<kTileQ>(frag_row + 8, col)) =
+            detail::pack2<Element>(acc_o[4 * j + 2], acc_o[4 * j + 3]);
+      }
+      tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+      for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
+        int const r = consumer * 64 + idx / kChunksPerRow;
+        int const col = (idx % kChunksPerRow) * 8;
+        if (r >= e.tile_rows) continue;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (r < e.q_rows)
+          v = *reinterpret_cast<uint4 const*>(o_smem +
+                                              tile::swizzled_block_offset<kTileQ>(r, col));
+        *reinterpret_cast<uint4*>(o_tile + r * p.o_stride.token + col) = v;
+      }
+    } else {
+      // Straight from the accumulator fragment: each thread stores its two rows, 4 bytes per
+      // column pair (the four threads of a quad cover 16 contiguous bytes of a row).
+      FwdTilePlan const e = plan_fwd_tile<Traits>(
+          args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
+      Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
+                              e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
+      SIGATTN_PRAGMA_UNROLL
+      for (int half = 0; half < 2; ++half) {
+        int const r = frag_row + 8 * half;
+        if (r < e.tile_rows) {
+          bool const real = r < e.q_rows;
+          Element* const row = o_tile + r * p.o_stride.token + (lane & 3) * 2;
+          SIGATTN_PRAGMA_UNROLL
+          for (int j = 0; j < kORegs / 4; ++j)
+            *reinterpret_cast<uint32_t*>(row + j * 8) =
+                real ? detail::pack2<Element>(acc_o[4 * j + 2 * half], acc_o[4 * j + 2 * half + 1])
+                     : 0u;
+        }
+      }
     }
   }
   if (consumer == 0) turn_wait();  // the turn handed out at the start

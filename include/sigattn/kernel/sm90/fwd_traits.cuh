@@ -11,8 +11,12 @@ namespace sigattn::kernel::sm90 {
 /// One producer warpgroup (one thread issues the TMA loads) and TileQ / 64 consumer warpgroups of
 /// 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
 /// `Stages` shared-memory stages guarded by mbarriers. Every tile is stored as 64-column,
-/// 128-byte-swizzled blocks (tile/wgmma.cuh).
-template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages>
+/// 128-byte-swizzled blocks (tile/wgmma.cuh). O leaves through a shared-memory staging buffer of
+/// its own when `PreferStagedO` and the buffer fits beside the stages (kStagedO); otherwise each
+/// thread stores its accumulator fragment straight to global memory (4-byte stores, once per
+/// work tile), which frees TileQ * HeadDim * 2 bytes for larger key tiles.
+template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages,
+          bool PreferStagedO = true>
 struct FwdTraits {
   using Element = ElementT;
   static constexpr int kHeadDim = HeadDim;
@@ -30,16 +34,28 @@ struct FwdTraits {
   static constexpr int kQBytes = TileQ * HeadDim * 2;
   static constexpr int kKVBytes = TileKV * HeadDim * 2;  // one K or one V tile
   static constexpr int kBarrierBytes = 8 * (2 + 4 * Stages);
-  // Tiles first (Q, the O staging buffer, the K/V stages; 1024-byte aligned), then the barriers
-  // and the tile order's tables (fwd_scheduler.cuh).
-  static constexpr int kSmemBytes = 2 * kQBytes + 2 * Stages * kKVBytes + kBarrierBytes +
-                                    static_cast<int>(sizeof(FwdScheduleSmem)) + 1024;
+  // Everything but the O staging buffer: the barriers and the tile order's tables
+  // (fwd_scheduler.cuh) follow the tiles, and the base is aligned to 1024 bytes at run time.
+  static constexpr int kFixedBytes = kQBytes + 2 * Stages * kKVBytes + kBarrierBytes +
+                                     static_cast<int>(sizeof(FwdScheduleSmem)) + 1024;
+  static constexpr int kSmemLimit = 227 * 1024;
+  static constexpr bool kStagedO = PreferStagedO && kFixedBytes + kQBytes <= kSmemLimit;
+  static constexpr int kOBytes = kStagedO ? kQBytes : 0;
+  // Tiles first (Q, the O staging buffer if any, the K/V stages; each 1024-byte aligned).
+  static constexpr int kSmemBytes = kFixedBytes + kOBytes;
 
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128");
   static_assert(TileQ % 64 == 0 && (kConsumers == 2 || kConsumers == 3), "2 or 3 consumers");
-  static_assert(TileKV == 64 || TileKV == 128, "wgmma widths instantiated: 64 and 128");
+  static_assert(TileKV == 64 || TileKV == 128 || TileKV == 160 || TileKV == 176,
+                "wgmma widths instantiated: 64, 128, 160 and 176");
+  static_assert(kKVBytes % 1024 == 0 && kQBytes % 1024 == 0,
+                "tiles start on 1024-byte boundaries (the 128-byte swizzle's period)");
+  // A coarse guard (ptxas -v is the real check): the S accumulator, the packed P and the O
+  // accumulator of one thread, plus about 32 registers of addresses and loop state.
+  static_assert(TileKV / 2 + TileKV / 4 + HeadDim / 2 + 32 <= kConsumerRegisters,
+                "S, P and O of one consumer thread fit its register budget");
   static_assert(Stages >= 2, "at least double buffering");
-  static_assert(kSmemBytes <= 227 * 1024, "fits the sm_90 shared-memory limit per block");
+  static_assert(kSmemBytes <= kSmemLimit, "fits the sm_90 shared-memory limit per block");
 };
 
 /// What the Hopper forward kernel receives: the portable arguments plus three tensor maps.
