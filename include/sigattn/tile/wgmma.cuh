@@ -84,6 +84,14 @@ SIGATTN_DEVICE uint32_t shared_address(void const* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+/// The first 1024-byte boundary at or after `smem` (the dynamic shared-memory array), formed by
+/// pointer arithmetic on `smem` itself: the compiler then still knows the result points to shared
+/// memory and emits STS/LDS for accesses through it (rounding the address as an integer loses
+/// that, and every access becomes a generic ST/LD).
+SIGATTN_DEVICE char* align_shared_1024(char* smem) {
+  return smem + ((1024u - (shared_address(smem) & 1023u)) & 1023u);
+}
+
 SIGATTN_DEVICE void wgmma_fence() {
 #if SIGATTN_ARCH_SM90A
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");

@@ -200,8 +200,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   int const kv_rows = min(kTileKV, len.kv_len - key0);
   float const bias_t = read_bias(p, b, len.kv_len) * args.bias_mul;
 
-  uintptr_t aligned = (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023};
-  BwdSmemLayout<Traits> const smem{reinterpret_cast<char*>(aligned)};
+  BwdSmemLayout<Traits> const smem{tile::align_shared_1024(smem_raw)};
   if (thread == 0) {
     tile::mbarrier_init(smem.kv_full(), 1);
     for (int s = 0; s < kStages; ++s) {

@@ -410,8 +410,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
 template <class Traits, class Sigmoid>
 SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, char* smem_raw) {
 #if SIGATTN_ARCH_SM90A
-  uintptr_t aligned = (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023};
-  FwdSmemLayout<Traits> const smem{reinterpret_cast<char*>(aligned)};
+  FwdSmemLayout<Traits> const smem{tile::align_shared_1024(smem_raw)};
   if (threadIdx.x == 0) {
     tile::mbarrier_init(smem.q_full(), 1);
     tile::mbarrier_init(smem.q_empty(), Traits::kConsumerThreads);
