@@ -12,7 +12,10 @@
 #   bench     build/.../bench/sigattn_bench $SUITE_BENCH_ARGS (default --quick)
 #             --json LOGDIR/bench.json > LOGDIR/bench.md
 #   profile   (not a default step) ncu on one launch of each kernel family (SUITE_PROFILE_RUNS,
-#             default "portable:fwd portable:bwd hopper:fwd hopper:bwd"); LOGDIR/ncu.txt
+#             default "portable:fwd portable:bwd hopper:fwd hopper:bwd"; each may end in :D for
+#             the head dim, default 128), with the warp stall reasons; LOGDIR/ncu.txt
+#   tune      (not a default step; the build step then also builds bench/tune) the Hopper forward
+#             tuning sweep, bench/tune/sigattn_tune_sm90 $SUITE_TUNE_ARGS; LOGDIR/tune.md
 # A summary goes to stdout and LOGDIR/summary.txt. LOGDIR stays flat (at most 8 files).
 # Later steps run even when earlier ones fail, except that nothing runs after a failed build; the
 # exit status is non-zero when any step failed. The build directory persists between calls, so
@@ -87,8 +90,11 @@ step_build() {
   command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
   # An existing build dir keeps its generator; only pass one to a fresh directory.
   [ -f "$BUILD/CMakeCache.txt" ] && generator=()
+  local tuning=OFF
+  has_step tune && tuning=ON
   if ! cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
       "-DCMAKE_CUDA_ARCHITECTURES=$ARCHS" -DSIGATTN_PTXAS_VERBOSE=ON \
+      "-DSIGATTN_BUILD_TUNING=$tuning" \
       "-DCMAKE_PREFIX_PATH=$CATCH2_ROOT/usr" >>"$log" 2>&1; then
     note "build: FAILED at configure (see build.log)"
     return 1
@@ -240,6 +246,22 @@ step_bench() {
   return $rc
 }
 
+# The Hopper forward tuning sweep (bench/tune), built by the build step when this step is asked
+# for.
+step_tune() {
+  local exe="$BUILD/bench/tune/sigattn_tune_sm90" rc=0
+  if [ ! -x "$exe" ]; then
+    note "tune: not built ($exe missing)"
+    return 1
+  fi
+  local start=$SECONDS
+  # shellcheck disable=SC2086  # SUITE_TUNE_ARGS is a list of options
+  SIGATTN_GIT_COMMIT="$COMMIT" "$exe" ${SUITE_TUNE_ARGS:-} >"$LOGDIR/tune.md" 2>&1 || rc=$?
+  note "tune: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - start)) s;" \
+    "tune.md"
+  return $rc
+}
+
 # Nsight Compute on one launch of each kernel family (portable and Hopper, forward and backward;
 # D=128, S=4096, dense), with the sections that say where the time goes. Not a default
 # step.
@@ -253,10 +275,13 @@ step_profile() {
   local runs
   read -r -a runs <<<"${SUITE_PROFILE_RUNS:-portable:fwd portable:bwd hopper:fwd hopper:bwd}"
   for run in "${runs[@]}"; do
+    local path dir hdim
+    IFS=: read -r path dir hdim <<<"$run"
     ncu --clock-control none -k 'regex:sm(80|90)_(fwd|bwd|bwd_dkdv)_kernel' -c 1 \
       --section SpeedOfLight --section ComputeWorkloadAnalysis --section Occupancy \
       --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
-      "$exe" --path "${run%%:*}" --dir "${run##*:}" --hdim 128 --seqlens 4096 --ragged dense \
+      --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
+      "$exe" --path "$path" --dir "$dir" --hdim "${hdim:-128}" --seqlens 4096 --ragged dense \
       --warmup 0 --iters 1 >>"$out" 2>&1 || rc=$?
   done
   note "profile: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)"); ncu.txt"
@@ -277,6 +302,7 @@ if run_step build || ! has_step build; then
   run_step test
   run_step sanitize
   run_step bench
+  run_step tune
   run_step profile
 else
   note "later steps not run: the build failed; first error lines of build.log:"

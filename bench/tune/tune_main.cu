@@ -1,0 +1,206 @@
+// sigattn_tune_sm90: times the Hopper forward in shapes that no registry row names (variants.hpp)
+// beside the registry's own choice, on SPEC section 6's shapes (16,384 tokens, hidden 2048), and
+// checks each shape's O against the registry's. A tuning sweep, not a test: docs/tuning.md
+// records what it found. Built with -DSIGATTN_BUILD_TUNING=ON (off by default).
+//
+//   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--causal 0|1]
+//
+// Prints a markdown table; progress goes to stderr. Exits 2 without a compute-capability-9.0
+// device, 1 when a shape's O differs from the registry's by more than 1e-2 (relative L2).
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sigattn/sigattn.cuh>
+#include <string>
+#include <vector>
+
+#include "../bench_util.cuh"
+#include "variants.hpp"
+
+namespace sigattn_tune {
+
+#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so) template <> Variant variant<id>();
+SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_DECLARE)
+#undef SIGATTN_TUNE_DECLARE
+
+namespace {
+
+using sigattn_bench::DeviceBuffer;
+using sigattn_bench::Ragged;
+
+std::vector<Variant> all_variants() {
+  std::vector<Variant> v;
+#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so) v.push_back(variant<id>());
+  SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_APPEND)
+#undef SIGATTN_TUNE_APPEND
+  return v;
+}
+
+std::vector<int> parse_list(char const* text) {
+  std::vector<int> out;
+  for (char const* p = text; *p;) {
+    char* end = nullptr;
+    long x = std::strtol(p, &end, 10);
+    if (end == p || x <= 0) {
+      std::fprintf(stderr, "sigattn_tune_sm90: bad list '%s'\n", text);
+      std::exit(1);
+    }
+    out.push_back(static_cast<int>(x));
+    p = *end == ',' ? end + 1 : end;
+  }
+  return out;
+}
+
+struct TuneOptions {
+  std::vector<int> seqlens{1024, 4096, 16384};
+  int iters = 10;
+  int warmup = 2;
+  bool causal = false;
+};
+
+TuneOptions parse(int argc, char** argv) {
+  TuneOptions o;
+  for (int i = 1; i < argc; ++i) {
+    auto value = [&]() -> char const* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sigattn_tune_sm90: %s needs a value\n", argv[i]);
+        std::exit(1);
+      }
+      return argv[++i];
+    };
+    if (!std::strcmp(argv[i], "--seqlens")) {
+      o.seqlens = parse_list(value());
+    } else if (!std::strcmp(argv[i], "--iters")) {
+      o.iters = parse_list(value()).at(0);
+    } else if (!std::strcmp(argv[i], "--warmup")) {
+      o.warmup = std::atoi(value());
+    } else if (!std::strcmp(argv[i], "--causal")) {
+      o.causal = std::atoi(value()) != 0;
+    } else {
+      std::fprintf(stderr,
+                   "usage: sigattn_tune_sm90 [--seqlens LIST] [--iters N] [--warmup N] "
+                   "[--causal 0|1]\n");
+      std::exit(1);
+    }
+  }
+  return o;
+}
+
+constexpr double kDiffLimit = 1e-2;
+
+}  // namespace
+}  // namespace sigattn_tune
+
+int main(int argc, char** argv) {
+  using namespace sigattn_tune;
+  using namespace sigattn_bench;
+  TuneOptions const opts = parse(argc, argv);
+
+  int device = 0;
+  cudaDeviceProp prop{};
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaGetDeviceProperties(&prop, device) != cudaSuccess || prop.major != 9 ||
+      prop.minor != 0) {
+    std::fprintf(stderr, "sigattn_tune_sm90: needs a compute capability 9.0 device\n");
+    return 2;
+  }
+  cudaStream_t stream = nullptr;
+  SIGATTN_BENCH_CHECK_CUDA(cudaStreamCreate(&stream));
+  Timer timer(stream, static_cast<size_t>(prop.l2CacheSize));
+  DeviceBuffer scratch;
+  scratch.allocate(2 * sizeof(double));
+  std::vector<Variant> const variants = all_variants();
+
+  std::printf("# sigattn_tune_sm90 (Hopper forward shapes), %s, commit %s\n\n", prop.name,
+              git_commit().c_str());
+  std::printf(
+      "bf16, %s, 16384 tokens, hidden 2048, bias -log(kv_len); median of %d runs after %d "
+      "warm-up, L2 flushed before each. TFLOP/s on real tokens.\n\n",
+      opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup);
+  std::printf(
+      "| D | S | ragged | shape (q x kv x stages, O) | smem KB | ms | TFLOP/s real | vs registry | "
+      "rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
+
+  int status = 0;
+  for (int head_dim : {128, 64}) {
+    for (int seqlen : opts.seqlens) {
+      for (Ragged ragged : {Ragged::kDense, Ragged::kUniform}) {
+        int const batch = std::max(1, 16384 / seqlen);
+        int const heads = 2048 / head_dim;
+        std::vector<int32_t> const lens = make_lengths(ragged, batch, seqlen);
+        double const flop = forward_flop(lens, heads, head_dim, opts.causal);
+        int64_t const elements = int64_t{batch} * seqlen * heads * head_dim;
+        DeviceBuffer q, k, v, o, o_ref, d_lens;
+        for (DeviceBuffer* b : {&q, &k, &v, &o, &o_ref}) b->allocate(elements * 2);
+        d_lens.allocate(lens.size() * sizeof(int32_t));
+        SIGATTN_BENCH_CHECK_CUDA(cudaMemcpy(d_lens.get(), lens.data(),
+                                            lens.size() * sizeof(int32_t),
+                                            cudaMemcpyHostToDevice));
+        fill_normal<__nv_bfloat16>(q.get(), elements, 1, stream);
+        fill_normal<__nv_bfloat16>(k.get(), elements, 2, stream);
+        fill_normal<__nv_bfloat16>(v.get(), elements, 3, stream);
+
+        sigattn::Strides const strides{int64_t{seqlen} * heads * head_dim,
+                                       int64_t{heads} * head_dim, head_dim};
+        sigattn::FwdParams p{};
+        p.q = q.get();
+        p.k = k.get();
+        p.v = v.get();
+        p.o = o_ref.get();
+        p.dtype = sigattn::DType::kBF16;
+        p.batch = batch;
+        p.num_heads = p.num_kv_heads = heads;
+        p.head_dim = head_dim;
+        p.max_q_len = p.max_kv_len = seqlen;
+        p.q_lens = p.kv_lens = static_cast<int32_t const*>(d_lens.get());
+        p.q_stride = p.k_stride = p.v_stride = p.o_stride = strides;
+        p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+        p.bias_mode = sigattn::BiasMode::kNegLogKvLen;
+        p.causal = opts.causal ? sigattn::Causal::kTopLeft : sigattn::Causal::kNone;
+        p.path = sigattn::Path::kHopper;
+
+        auto check = [](sigattn::Result r, char const* what) {
+          if (!r) {
+            std::fprintf(stderr, "sigattn_tune_sm90: %s: %s\n", what,
+                         sigattn::to_string(r));
+            std::exit(1);
+          }
+        };
+        check(sigattn::forward(p, stream), "registry forward");
+        Timing const base =
+            timer.run([&] { check(sigattn::forward(p, stream), "registry forward"); },
+                      opts.warmup, opts.iters);
+        char const* ragged_text = ragged == Ragged::kDense ? "dense" : "uniform";
+        std::printf("| %d | %d | %s | registry | - | %.3f | %.1f | 1.00 | - |\n", head_dim,
+                    seqlen, ragged_text, base.median_ms, flop / base.median_ms * 1e-9);
+        std::fflush(stdout);
+
+        p.o = o.get();
+        for (Variant const& var : variants) {
+          if (var.head_dim != head_dim) continue;
+          std::fprintf(stderr, "D=%d S=%d %s %dx%dx%d ...\n", head_dim, seqlen, ragged_text,
+                       var.tile_q, var.tile_kv, var.stages);
+          SIGATTN_BENCH_CHECK_CUDA(cudaMemsetAsync(o.get(), 0xFF, elements * 2, stream));
+          check(var.launch(p, device, stream, false), "variant forward");
+          double const diff = relative_l2_diff<__nv_bfloat16>(
+              o.get(), o_ref.get(), elements, static_cast<double*>(scratch.get()), stream);
+          Timing const t = timer.run(
+              [&] { check(var.launch(p, device, stream, false), "variant forward"); },
+              opts.warmup, opts.iters);
+          bool const bad = !(diff <= kDiffLimit);
+          if (bad) status = 1;
+          std::printf("| %d | %d | %s | %dx%dx%d, %s | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
+                      head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
+                      var.staged_o ? "staged" : "direct", var.smem_bytes / 1024, t.median_ms,
+                      flop / t.median_ms * 1e-9, base.median_ms / t.median_ms, diff,
+                      bad ? " MISMATCH" : "");
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+  SIGATTN_BENCH_CHECK_CUDA(cudaStreamDestroy(stream));
+  return status;
+}

@@ -1,0 +1,36 @@
+// One Hopper forward shape of variants.hpp: the one at index SIGATTN_TUNE_ID (CMakeLists.txt
+// compiles this file once per shape).
+#include <sigattn/sigattn.cuh>
+
+#include "variants.hpp"
+
+#ifndef SIGATTN_TUNE_ID
+#error "SIGATTN_TUNE_ID selects the shape of variants.hpp that this file compiles"
+#endif
+
+namespace sigattn_tune {
+namespace {
+
+struct Shape {
+  int id, head_dim, tile_q, tile_kv, stages;
+  bool prefer_staged_o;
+};
+#define SIGATTN_TUNE_SHAPE(id, d, q, kv, st, so) Shape{id, d, q, kv, st, so},
+constexpr Shape kShapes[] = {SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_SHAPE)};
+#undef SIGATTN_TUNE_SHAPE
+constexpr Shape kShape = kShapes[SIGATTN_TUNE_ID];
+static_assert(kShape.id == SIGATTN_TUNE_ID, "variants.hpp lists its ids in order from 0");
+
+}  // namespace
+
+template <>
+Variant variant<SIGATTN_TUNE_ID>() {
+  using Traits = sigattn::kernel::sm90::FwdTraits<kShape.head_dim, __nv_bfloat16, kShape.tile_q,
+                                                  kShape.tile_kv, kShape.stages,
+                                                  kShape.prefer_staged_o>;
+  return Variant{kShape.head_dim,   kShape.tile_q,      kShape.tile_kv,
+                 kShape.stages,     Traits::kStagedO,   Traits::kSmemBytes,
+                 &sigattn::detail::launch_sm90_fwd_traits<Traits>};
+}
+
+}  // namespace sigattn_tune
