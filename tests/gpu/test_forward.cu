@@ -90,6 +90,12 @@ TEST_CASE("forward: lengths full, ragged, zero, one, not a tile multiple", "[for
     s.kv_lens = {128, 64, 65};
     check_against_fp64(s, bar(c));
 
+    s.batch = 4;  // lengths around the Hopper tiles: 176 keys at D = 128, 192 queries at D = 64
+    s.max_q_len = s.max_kv_len = 400;
+    s.q_lens = {176, 177, 191, 193};
+    s.kv_lens = {175, 352, 192, 400};
+    check_against_fp64(s, bar(c));
+
     s.batch = 2;
     s.max_q_len = s.max_kv_len = 100;  // device lengths out of range are clamped to [0, S]
     s.q_lens = {-5, 1000};

@@ -24,17 +24,44 @@ namespace sigattn::detail {
 /// opt-in is a per-device attribute: it is set, and remembered (one bit per device in a static of
 /// the calling instantiation, `KernelTag`), only when `device` is the current device; for another
 /// device (can_implement) the checks run without the attribute and nothing is cached.
+///
+/// The cache is keyed by the kernel's address as well: without relocatable device code, every
+/// translation unit that instantiates a kernel template has a copy of its own (with its own host
+/// stub), while this function's statics are shared by all of them. A per-tag cache alone let the
+/// second translation unit launch its copy without the shared-memory opt-in (the launch then
+/// failed with cudaErrorInvalidValue; seen in bench/tune, and tests/gpu/test_multi_tu.cu guards
+/// it). Up to kSlots copies are cached per tag; beyond that the checks simply run every time.
 template <class KernelTag, class Kernel>
 Result prepare_kernel(Kernel kernel, int device, int smem_bytes, int min_cc) {
   constexpr int kMaxDevices = 256;
-  static std::atomic<uint64_t> ready[kMaxDevices / 64] = {};
+  constexpr int kSlots = 8;
+  struct Slot {
+    std::atomic<void const*> kernel{nullptr};
+    std::atomic<uint64_t> ready[kMaxDevices / 64] = {};
+  };
+  static Slot slots[kSlots];
+  void const* const key = reinterpret_cast<void const*>(kernel);
+  Slot* slot = nullptr;
+  for (Slot& s : slots) {
+    void const* held = s.kernel.load(std::memory_order_acquire);
+    if (held == nullptr) {  // claim a free slot (or find that another thread took it for `key`)
+      if (s.kernel.compare_exchange_strong(held, key, std::memory_order_acq_rel) || held == key) {
+        slot = &s;
+        break;
+      }
+    } else if (held == key) {
+      slot = &s;
+      break;
+    }
+  }
   int current = -1;
   cudaError_t e = cudaGetDevice(&current);
   if (e != cudaSuccess) return Result{Status::kErrorCuda, e};
   bool const is_current = device == current;
-  bool const cacheable = is_current && device >= 0 && device < kMaxDevices;
+  bool const cacheable = slot != nullptr && is_current && device >= 0 && device < kMaxDevices;
   uint64_t const bit = cacheable ? (uint64_t{1} << (device % 64)) : 0;
-  if (cacheable && (ready[device / 64].load(std::memory_order_acquire) & bit)) return Result{};
+  if (cacheable && (slot->ready[device / 64].load(std::memory_order_acquire) & bit))
+    return Result{};
 
   int optin = 0;
   e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
@@ -55,7 +82,7 @@ Result prepare_kernel(Kernel kernel, int device, int smem_bytes, int min_cc) {
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
   if (e != cudaSuccess) return Result{Status::kErrorCuda, e};
 
-  if (cacheable) ready[device / 64].fetch_or(bit, std::memory_order_acq_rel);
+  if (cacheable) slot->ready[device / 64].fetch_or(bit, std::memory_order_acq_rel);
   return Result{};
 }
 
