@@ -1,21 +1,9 @@
-// Shared -> global stores of row tiles, 16 bytes per thread per step, coalesced along rows, and
-// register -> shared stores through the shared state space.
+// Shared -> global stores of row tiles, 16 bytes per thread per step, coalesced along rows.
 #pragma once
 
 #include "sigattn/detail/config.cuh"
 
 namespace sigattn::tile {
-
-/// Stores two fp32 values to 8 consecutive bytes (8-byte aligned) of shared memory with
-/// st.shared. A plain C++ store through a pointer derived by integer arithmetic (such as a tile
-/// base rounded up to 1024 bytes) compiles to a generic store: the compiler no longer knows the
-/// address is shared.
-SIGATTN_DEVICE void st_shared_f32x2(void* smem, float x, float y) {
-#if SIGATTN_ARCH_SM80_PLUS
-  uint32_t const addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(x), "f"(y) : "memory");
-#endif
-}
 
 /// Copies rows [0, rows) of a Layout tile from shared to global memory by `Threads` threads
 /// starting at `thread`; rows in [valid_rows, rows) are written as zeros instead of read.

@@ -1,8 +1,7 @@
-// TMA tile loads completing on mbarriers and bulk fp32 reductions from shared to global memory
-// (sm_90), on libcu++'s <cuda/ptx> wrappers, and the host side: a 4-D tensor map of a
-// [B, S, H, D] tensor of 16-bit elements with 128-byte swizzled boxes of {64, rows}, encoded by
-// the driver's cuTensorMapEncodeTiled reached through cudaGetDriverEntryPoint (users need not link
-// the driver library).
+// TMA tile loads completing on mbarriers (sm_90), on libcu++'s <cuda/ptx> wrappers, and the host
+// side: a 4-D tensor map of a [B, S, H, D] tensor of 16-bit elements with 128-byte swizzled boxes
+// of {64, rows}, encoded by the driver's cuTensorMapEncodeTiled reached through
+// cudaGetDriverEntryPoint (users need not link the driver library).
 #pragma once
 
 #include <cuda.h>
@@ -70,43 +69,6 @@ SIGATTN_DEVICE void tma_load_4d(void* smem, CUtensorMap const* map, int c0, int 
   int32_t const coords[4] = {c0, c1, c2, c3};
   cuda::ptx::cp_async_bulk_tensor(cuda::ptx::space_cluster, cuda::ptx::space_global, smem, map,
                                   coords, bar);
-#endif
-}
-
-/// Adds `bytes` (a multiple of 16) of fp32 values read from shared memory to the fp32 values in
-/// global memory, element by element (each addition atomic, relaxed, at gpu scope), as one bulk
-/// asynchronous reduction in this thread's open bulk group. Both addresses 16-byte aligned. The
-/// source must not be written again before bulk_wait_group_read has covered the group.
-SIGATTN_DEVICE void bulk_reduce_add_f32(float* gmem, float const* smem, uint32_t bytes) {
-#if SIGATTN_ARCH_SM90A
-  cuda::ptx::cp_reduce_async_bulk(cuda::ptx::space_global, cuda::ptx::space_shared,
-                                  cuda::ptx::op_add, gmem, smem, bytes);
-#endif
-}
-
-/// Closes this thread's open bulk group (the bulk copies and reductions it issued since the last
-/// commit). Bulk groups are per thread: only the issuing thread can wait for them.
-SIGATTN_DEVICE void bulk_commit_group() {
-#if SIGATTN_ARCH_SM90A
-  cuda::ptx::cp_async_bulk_commit_group();
-#endif
-}
-
-/// Waits until at most `Pending` of this thread's committed bulk groups are still reading their
-/// shared-memory sources (their global writes may still be in flight).
-template <int Pending>
-SIGATTN_DEVICE void bulk_wait_group_read() {
-#if SIGATTN_ARCH_SM90A
-  cuda::ptx::cp_async_bulk_wait_group_read(cuda::ptx::n32_t<Pending>{});
-#endif
-}
-
-/// Waits until at most `Pending` of this thread's committed bulk groups are incomplete (their
-/// global writes performed).
-template <int Pending>
-SIGATTN_DEVICE void bulk_wait_group() {
-#if SIGATTN_ARCH_SM90A
-  cuda::ptx::cp_async_bulk_wait_group(cuda::ptx::n32_t<Pending>{});
 #endif
 }
 

@@ -3,36 +3,19 @@
 // Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of the
 // owned K and V tiles (once, on kv_full) and of the Q and dO tiles of every query tile of every
 // query head of the group, into a ring of kStages stages (full completes on the TMA bytes; empty
-// when every consumer thread has finished with a stage), and warp 1 is the dQ warp (below).
-// Warpgroups 1.. are consumers of 64 keys each; per query tile, five products on wgmma
-// (FlashAttention-3's backward with the roles of its "swapAB" variants, so that every operand is
-// either in registers or in a layout TMA writes):
+// when every consumer thread has finished with a stage). Warpgroups 1.. are consumers of 64 keys
+// each; per query tile, five products on wgmma (FlashAttention-3's backward with the roles of
+// its "swapAB" variants, so that every operand is either in registers or in a layout TMA writes):
 //   S^T  = K Q^T      SS, K-major both; P^T = sigmoid(scale S^T + bias), fp32 in registers
 //   dP^T = V dO^T     SS, K-major both; dS^T = P^T (1 - P^T) dP^T * scale
 //   dV  += P^T dO     RS, P^T packed from the accumulator, dO N-major
 //   dK  += dS^T Q     RS, dS^T packed from the accumulator, Q N-major
 //   dQ   = dS K       SS with both operands transposed: dS^T goes to shared memory as
 //                     [key][query] (M-major for A), K is [key][d] (N-major for B); each consumer
-//                     computes one 64 x 64 piece and writes it into an fp32 staging tile in
-//                     shared memory, which the dQ warp adds to the fp32 workspace
-//                     ([b][q][h][d], converted later by the portable kernel) with one bulk
-//                     asynchronous reduction (cp.reduce.async.bulk .add.f32) per real query row.
-// The consumers thus issue no global memory operation in the loop. (The first version added its
-// piece with 16 red.global.add.v2.f32 per thread per iteration, the loop's only global operations;
-// ncu's top stall was a long-scoreboard wait on L1TEX, 31% of the stall cycles.) The staging
-// tile is single-buffered; in iteration it:
-//   consumers  (it > 0) wait for dq_empty's phase it - 1 (the reductions of tile it - 1 have read
-//              the tile), write the piece with st.shared, fence.proxy.async, bar.arrive kDqFull;
-//   dQ warp    bar.sync kDqFull (all 32 lanes); lane 0: one reduction per row q0 + r < q_len,
-//              commit, wait_group.read 0, arrive on dq_empty (count 1: completes phase it);
-//              after the last iteration, wait_group 0 (the global writes performed), then exit.
-// kDqFull never mixes two iterations' arrivals: a consumer arrives for tile it + 1 only after
-// dq_empty's phase it, which the dQ warp completes after its bar.sync for tile it. Nobody waits
-// for the last phase. The dK/dV epilogue stages through the K and V tiles, not the staging tile,
-// so it may run while the last reductions still read it.
-// Without ComputeDq (the deterministic mode) the last product, the staging tile and the dQ warp
-// are left out; the launcher then runs the portable query-side dQ kernel, which sums every dQ
-// element in a fixed order.
+//                     computes one 64 x 64 piece and adds it to the fp32 workspace with vector
+//                     atomics (red.global.add.v2.f32), converted later by the portable kernel.
+// Without ComputeDq (the deterministic mode) the last product is left out; the launcher then runs
+// the portable query-side dQ kernel, which sums every dQ element in a fixed order.
 //
 // Padding and masks: a key tile past kv_len, or one that no query sees, only writes zeros. P and
 // dS are forced to 0 by a select (not a multiply) wherever a query is past q_len or a key past
@@ -57,12 +40,7 @@ namespace sigattn::kernel::sm90 {
 struct BwdBarrier {
   static constexpr int kConsumers = 1;  // all consumer threads
   static constexpr int kEpilogue0 = 2;  // + consumer index: one warpgroup's dK/dV rows staged
-  static constexpr int kDqFull = 4;     // consumers (arrive) + the dQ warp (sync): dQ tile written
 };
-
-/// The warp of the producer warpgroup that issues the dQ bulk reductions (warp 0 issues the TMA
-/// loads).
-inline constexpr int kBwdDqWarp = 1;
 
 template <class Traits>
 struct BwdSmemLayout {
@@ -80,53 +58,17 @@ struct BwdSmemLayout {
     return base + 2 * Traits::kKVBytes + 2 * Traits::kStages * Traits::kQBytes +
            buffer * Traits::kDsBytes;
   }
-  // The fp32 dQ staging tile: row r (a query of the tile) at r * kDqRowBytes, plain floats.
-  SIGATTN_DEVICE char* dq() const { return ds(2); }
-  SIGATTN_DEVICE uint64_t* barriers() const {
-    return reinterpret_cast<uint64_t*>(dq() + Traits::kDqBytes);
-  }
+  SIGATTN_DEVICE uint64_t* barriers() const { return reinterpret_cast<uint64_t*>(ds(2)); }
   SIGATTN_DEVICE uint64_t* kv_full() const { return barriers(); }
   SIGATTN_DEVICE uint64_t* full(int s) const { return barriers() + 1 + s; }
   SIGATTN_DEVICE uint64_t* empty(int s) const { return barriers() + 1 + Traits::kStages + s; }
-  SIGATTN_DEVICE uint64_t* dq_empty() const { return barriers() + 1 + 2 * Traits::kStages; }
 };
 
-/// The dQ warp's loop: the same iterations as the producer; per iteration, once every consumer
-/// has written its piece of the staging tile, lane 0 adds the tile's real rows (q0 + r < q_len)
-/// to dq_accum[b, q0 + r, h, :], one bulk reduction of HeadDim floats per row, and frees the tile
-/// on dq_empty. Rows past q_len are never touched. (One lane issues everything: the bulk
-/// instructions take their addresses in uniform registers, so rows spread over the lanes would be
-/// issued one lane at a time anyway, in a loop the compiler adds around each instruction.)
-template <class Traits>
-SIGATTN_DEVICE void bwd_dq_warp(BwdArgs const& args, BwdSmemLayout<Traits> const& smem, int b,
-                                int g, int q_len, int m_begin, int m_count, int iterations) {
-  constexpr int kHeadDim = Traits::kHeadDim;
-  FwdParams const& p = args.p.fwd;
-  bool const leader = (threadIdx.x & 31) == 0;
-  SIGATTN_PRAGMA_NO_UNROLL
-  for (int it = 0; it < iterations; ++it) {
-    // Every consumer's piece of this tile is written and fenced for the async proxy (the whole
-    // warp takes part: bar.sync is warp-aligned).
-    tile::named_barrier_sync(BwdBarrier::kDqFull, Traits::kConsumerThreads + 32);
-    if (leader) {
-      int const h = g * args.group + it / m_count;
-      int const q0 = (m_begin + it % m_count) * Traits::kTileQ;
-      int const rows = min(Traits::kTileQ, q_len - q0);
-      int64_t const row_stride = static_cast<int64_t>(p.num_heads) * kHeadDim;
-      float* dq_row = args.dq_accum +
-                      ((static_cast<int64_t>(b) * p.max_q_len + q0) * p.num_heads + h) * kHeadDim;
-      char const* src = smem.dq();
-      for (int r = 0; r < rows; ++r, dq_row += row_stride, src += Traits::kDqRowBytes)
-        tile::bulk_reduce_add_f32(dq_row, reinterpret_cast<float const*>(src), kHeadDim * 4);
-      tile::bulk_commit_group();
-      // The reductions have read the tile: the consumers may overwrite it.
-      tile::bulk_wait_group_read<0>();
-      tile::mbarrier_arrive(smem.dq_empty());
-    }
-    __syncwarp();  // converged again before the next aligned bar.sync
-  }
-  // The last reductions' global writes are performed before the warp exits.
-  if (leader) tile::bulk_wait_group<0>();
+/// Adds two fp32 values to consecutive (8-byte aligned) global addresses in one vector atomic.
+SIGATTN_DEVICE void red_add2(float* addr, float x, float y) {
+#if SIGATTN_ARCH_SM90A
+  atomicAdd(reinterpret_cast<float2*>(addr), make_float2(x, y));
+#endif
 }
 
 /// Zeroes rows [first, Rows) of a SwizzledBlocks tile of `Cols` columns (16 bytes per step),
@@ -153,8 +95,6 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   constexpr int kTileKV = Traits::kTileKV;
   constexpr int kStages = Traits::kStages;
   constexpr int kBlocks = kHeadDim / 64;  // 64-column blocks per row
-  static_assert(BwdBarrier::kEpilogue0 + Traits::kConsumers <= BwdBarrier::kDqFull,
-                "named barrier ids overlap");
 
   BwdParams const& bp = args.p;
   FwdParams const& p = bp.fwd;
@@ -207,7 +147,6 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::mbarrier_init(smem.full(s), 1);
       tile::mbarrier_init(smem.empty(s), Traits::kConsumerThreads);
     }
-    if constexpr (ComputeDq) tile::mbarrier_init(smem.dq_empty(), 1);  // the dQ warp's lane 0
     tile::fence_barrier_init();
   }
   __syncthreads();  // barriers initialised before anyone waits on them or TMA completes on them
@@ -236,11 +175,6 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
                             smem.full(s));
         }
       }
-    }
-    if constexpr (ComputeDq) {
-      // 24 registers are enough for this loop (no accumulators: the data moves smem -> L2).
-      if (thread / 32 == kBwdDqWarp)
-        bwd_dq_warp<Traits>(args, smem, b, g, len.q_len, m_begin, m_count, iterations);
     }
     return;
   }
@@ -281,6 +215,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   for (int it = 0; it < iterations; ++it) {
     int const s = it % kStages;
     uint32_t const parity = (it / kStages) & 1;
+    int const h = g * args.group + it / m_count;
     int const q0 = (m_begin + it % m_count) * kTileQ;
     char* const q_smem = smem.q(s);
     char* const do_smem = smem.dout(s);
@@ -424,21 +359,23 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dq);
 
-      // The piece into the staging tile (row = query of the tile, column = head-dim index), once
-      // the dQ warp's reductions of the previous tile have read it. Every row is written; the dQ
-      // warp adds only the rows before q_len to the workspace.
-      if (it > 0) tile::mbarrier_wait(smem.dq_empty(), static_cast<uint32_t>(it - 1) & 1);
+      // dQ_accum[b, q0 + row, h, col] += the piece; rows past q_len are not touched.
       int const q_row = qb * 64 + warp_in_group * 16 + (lane >> 2);
-      char* const dq_out = smem.dq() + q_row * Traits::kDqRowBytes + (db * 64 + (lane & 3) * 2) * 4;
+      int64_t const row_stride = static_cast<int64_t>(p.num_heads) * kHeadDim;
+      float* const dq_base = args.dq_accum +
+                             ((static_cast<int64_t>(b) * p.max_q_len + q0) * p.num_heads + h) *
+                                 kHeadDim +
+                             db * 64 + (lane & 3) * 2;
       SIGATTN_PRAGMA_UNROLL
-      for (int half = 0; half < 2; ++half)
-        SIGATTN_PRAGMA_UNROLL
-        for (int j = 0; j < 8; ++j)
-          tile::st_shared_f32x2(dq_out + half * 8 * Traits::kDqRowBytes + j * 32,
-                                acc_dq[4 * j + 2 * half], acc_dq[4 * j + 2 * half + 1]);
-      // The writes are visible to the dQ warp's bulk reductions (async proxy), then it may go.
-      tile::fence_proxy_async_shared();
-      tile::named_barrier_arrive(BwdBarrier::kDqFull, Traits::kConsumerThreads + 32);
+      for (int half = 0; half < 2; ++half) {
+        int const r = q_row + half * 8;
+        if (q0 + r < len.q_len) {
+          float* const out = dq_base + r * row_stride;
+          SIGATTN_PRAGMA_UNROLL
+          for (int j = 0; j < 8; ++j)
+            red_add2(out + j * 8, acc_dq[4 * j + 2 * half], acc_dq[4 * j + 2 * half + 1]);
+        }
+      }
     } else {
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dv);

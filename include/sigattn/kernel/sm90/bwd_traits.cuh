@@ -1,4 +1,4 @@
-// Compile-time shape of the Hopper (sm_90a) backward kernel (key side: dK, dV and the dQ sums).
+// Compile-time shape of the Hopper (sm_90a) backward kernel (key side: dK, dV and the atomic dQ).
 #pragma once
 
 #include <cuda.h>
@@ -7,15 +7,13 @@
 
 namespace sigattn::kernel::sm90 {
 
-/// One producer warpgroup (one thread issues the TMA loads, one warp the dQ bulk reductions) and
-/// TileKV / 64 consumer warpgroups. A CTA owns TileKV keys of one (batch, kv head): K and V are
-/// loaded once, each consumer keeps the dK and dV rows of its 64 keys in registers, and the Q and
-/// dO tiles (TileQ query rows) of every query head of the group cycle through `Stages`
-/// shared-memory stages. dS^T goes through a double-buffered shared tile for dQ = dS K, which the
-/// consumers split into 64 x 64 pieces: consumer c computes query block c % (TileQ / 64) and
-/// head-dim block c / (TileQ / 64), and writes it into a single fp32 staging tile that the dQ
-/// warp adds to the workspace. The 16-bit tiles are stored as 64-column, 128-byte-swizzled blocks
-/// (tile/wgmma.cuh); the fp32 staging tile is plain rows (one bulk reduction per row).
+/// One producer warpgroup (one thread issues the TMA loads) and TileKV / 64 consumer warpgroups.
+/// A CTA owns TileKV keys of one (batch, kv head): K and V are loaded once, each consumer keeps
+/// the dK and dV rows of its 64 keys in registers, and the Q and dO tiles (TileQ query rows) of
+/// every query head of the group cycle through `Stages` shared-memory stages. dS^T goes through a
+/// double-buffered shared tile for dQ += dS K, which the consumers split into 64 x 64 pieces:
+/// consumer c computes query block c % (TileQ / 64) and head-dim block c / (TileQ / 64).
+/// Every tile is stored as 64-column, 128-byte-swizzled blocks (tile/wgmma.cuh).
 template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages>
 struct BwdTraits {
   using Element = ElementT;
@@ -35,19 +33,10 @@ struct BwdTraits {
   static constexpr int kKVBytes = TileKV * HeadDim * 2;  // the owned K or V tile
   static constexpr int kQBytes = TileQ * HeadDim * 2;    // one streamed Q or dO tile
   static constexpr int kDsBytes = TileKV * TileQ * 2;    // one dS^T tile, [key][query]
-  // The fp32 dQ staging tile, TileQ rows of HeadDim floats. Rows are 32 bytes longer than their
-  // data: a warp's float2 fragment writes (8 rows x 32 bytes at a time) then fall on 8 different
-  // bank octets (row stride = 8 banks mod 32) instead of 8 times the same one, and each row stays
-  // a 16-byte-aligned source for one bulk reduction of HeadDim * 4 bytes.
-  static constexpr int kDqRowBytes = HeadDim * 4 + 32;
-  static constexpr int kDqBytes = TileQ * kDqRowBytes;
-  // kv_full, full and empty of every stage, dq_empty.
-  static constexpr int kBarrierBytes = 8 * (2 + 2 * Stages);
-  // Tiles first (1024-byte aligned: K, V, the Q/dO stages, two dS^T tiles; then the dQ staging
-  // tile), barriers after them. Both modes get the same layout (the deterministic one leaves the
-  // dS^T and dQ tiles unused; one CTA per SM either way).
+  static constexpr int kBarrierBytes = 8 * (1 + 2 * Stages);
+  // Tiles first (1024-byte aligned: K, V, the Q/dO stages, two dS^T tiles), barriers after them.
   static constexpr int kSmemBytes =
-      2 * kKVBytes + 2 * Stages * kQBytes + 2 * kDsBytes + kDqBytes + kBarrierBytes + 1024;
+      2 * kKVBytes + 2 * Stages * kQBytes + 2 * kDsBytes + kBarrierBytes + 1024;
 
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128");
   static_assert(TileKV == 128, "two consumer warpgroups of 64 keys");
@@ -55,7 +44,6 @@ struct BwdTraits {
   static_assert(kConsumers == kQBlocks * (HeadDim / 64),
                 "the dQ tile splits into one 64 x 64 piece per consumer");
   static_assert(Stages >= 2, "at least double buffering");
-  static_assert(kDqRowBytes % 16 == 0, "bulk reductions need 16-byte-aligned rows");
   static_assert(kSmemBytes <= 227 * 1024, "fits the sm_90 shared-memory limit per block");
 };
 
