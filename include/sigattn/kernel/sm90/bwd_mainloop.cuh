@@ -25,6 +25,8 @@
 // query tile that crosses q_len (TMA zero-fills only outside the tensor, and 0 * NaN is NaN).
 #pragma once
 
+#include <type_traits>
+
 #include "sigattn/detail/numeric.cuh"
 #include "sigattn/kernel/bwd_args.cuh"
 #include "sigattn/kernel/seqlen.cuh"
@@ -262,38 +264,55 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     tile::fence_registers(acc_dp);
     bool const masked = q0 + kTileQ > len.q_len || key0 + kTileKV > len.kv_len ||
                         (len.causal && key0 + kTileKV - 1 > q0 + len.diag_offset);
-    int hi = kTileQ;
-    int lo[2] = {0, 0};
-    if (masked) {
-      hi = len.q_len - q0;
-      SIGATTN_PRAGMA_UNROLL
-      for (int r = 0; r < 2; ++r) {
-        int const key = key0 + frag_row + 8 * r;
-        lo[r] = key >= len.kv_len ? kTileQ : len.causal ? key - len.diag_offset - q0 : 0;
-      }
-    }
     int const col0 = (lane & 3) * 2;
     uint32_t p_frag[kPSteps][4];
     uint32_t ds_frag[kPSteps][4];
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kPSteps; ++kk)
-      SIGATTN_PRAGMA_UNROLL
-      for (int r = 0; r < 4; ++r) {
-        float pr[2];
-        float ds[2];
+    // The pass in two versions, masked and not: as one loop with the limits inside, the compiler
+    // evaluates the mask (two ISETP and two FSEL per element) in every tile. Without a mask no
+    // element is padding, so dP^T is finite and needs no select either.
+    auto elementwise = [&](auto masked_tag) {
+      constexpr bool kMasked = decltype(masked_tag)::value;
+      int hi = kTileQ;
+      int lo[2] = {0, 0};
+      if constexpr (kMasked) {
+        hi = len.q_len - q0;
         SIGATTN_PRAGMA_UNROLL
-        for (int e = 0; e < 2; ++e) {
-          int const i = 8 * kk + 2 * r + e;
-          float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
-          int const col = col0 + (i / 4) * 8 + (i & 1);
-          x = (col < lo[(i >> 1) & 1] || col >= hi) ? 0.0f : x;
-          pr[e] = x;
-          float const grad = x * (1.0f - x) * acc_dp[i] * args.ds_scale;
-          ds[e] = x != 0.0f ? grad : 0.0f;
+        for (int r = 0; r < 2; ++r) {
+          int const key = key0 + frag_row + 8 * r;
+          lo[r] = key >= len.kv_len ? kTileQ : len.causal ? key - len.diag_offset - q0 : 0;
         }
-        p_frag[kk][r] = detail::pack2<Element>(pr[0], pr[1]);
-        ds_frag[kk][r] = detail::pack2<Element>(ds[0], ds[1]);
       }
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kPSteps; ++kk)
+        SIGATTN_PRAGMA_UNROLL
+        for (int r = 0; r < 4; ++r) {
+          float pr[2];
+          float ds[2];
+          SIGATTN_PRAGMA_UNROLL
+          for (int e = 0; e < 2; ++e) {
+            int const i = 8 * kk + 2 * r + e;
+            float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
+            if constexpr (kMasked) {
+              int const col = col0 + (i / 4) * 8 + (i & 1);
+              x = (col < lo[(i >> 1) & 1] || col >= hi) ? 0.0f : x;
+            }
+            pr[e] = x;
+            float const grad = x * (1.0f - x) * acc_dp[i] * args.ds_scale;
+            ds[e] = kMasked ? (x != 0.0f ? grad : 0.0f) : grad;
+          }
+          p_frag[kk][r] = detail::pack2<Element>(pr[0], pr[1]);
+          ds_frag[kk][r] = detail::pack2<Element>(ds[0], ds[1]);
+        }
+    };
+    // (With 128-query tiles, D = 64, S^T and dP^T take twice the registers and a second version
+    // of the pass made ptxas spill 8-48 bytes: there the masked version serves every tile.)
+    if constexpr (kTileQ > 64) {
+      elementwise(std::true_type{});
+    } else if (masked) {
+      elementwise(std::true_type{});
+    } else {
+      elementwise(std::false_type{});
+    }
 
     // dV += P^T dO and dK += dS^T Q, one commit group.
     tile::fence_registers(acc_dv);

@@ -237,21 +237,26 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
               k > 0);
         tile::wgmma_commit();
       };
-      // P = sigmoid(S * scale + bias) in place; masked only in a tile that crosses a limit.
+      // P = sigmoid(S * scale + bias) in place; masked only in a tile that crosses a limit. The
+      // two cases are separate loops: written as one loop with a condition inside, the compiler
+      // if-converts the mask into every tile (an ISETP and an FSEL per score, on the ALU pipe
+      // that the sigmoid's own select already loads; ncu: ALU the busiest pipe at D = 64).
       auto sigmoid_tile = [&](int key0) {
         tile::fence_registers(acc_s);
-        bool const masked = key0 + kTileKV > unmasked_end;
-        // (Only read in a masked tile; derived here rather than kept live across the loop.)
-        int const key_end_row[2] = {len.key_end(w.row0 + frag_row),
-                                    len.key_end(w.row0 + frag_row + 8)};
-        SIGATTN_PRAGMA_UNROLL
-        for (int i = 0; i < kSRegs; ++i) {
-          float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
-          if (masked) {
+        if (key0 + kTileKV > unmasked_end) {
+          // (Derived here rather than kept live across the loop.)
+          int const key_end_row[2] = {len.key_end(w.row0 + frag_row),
+                                      len.key_end(w.row0 + frag_row + 8)};
+          SIGATTN_PRAGMA_UNROLL
+          for (int i = 0; i < kSRegs; ++i) {
+            float const x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
             int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
-            if (key >= key_end_row[(i >> 1) & 1]) x = 0.0f;
+            acc_s[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : x;
           }
-          acc_s[i] = x;
+        } else {
+          SIGATTN_PRAGMA_UNROLL
+          for (int i = 0; i < kSRegs; ++i)
+            acc_s[i] = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
         }
       };
       auto pack_p = [&] {
