@@ -21,7 +21,9 @@
 
 namespace sigattn_tune {
 
-#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so) template <> Variant variant<id>();
+#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so) \
+  template <>                                      \
+  Variant variant<id>();
 SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_DECLARE)
 #undef SIGATTN_TUNE_DECLARE
 
@@ -101,8 +103,7 @@ int main(int argc, char** argv) {
   int device = 0;
   cudaDeviceProp prop{};
   if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaGetDeviceProperties(&prop, device) != cudaSuccess || prop.major != 9 ||
-      prop.minor != 0) {
+      cudaGetDeviceProperties(&prop, device) != cudaSuccess || prop.major != 9 || prop.minor != 0) {
     std::fprintf(stderr, "sigattn_tune_sm90: needs a compute capability 9.0 device\n");
     return 2;
   }
@@ -136,8 +137,7 @@ int main(int argc, char** argv) {
         for (DeviceBuffer* b : {&q, &k, &v, &o, &o_ref}) b->allocate(elements * 2);
         d_lens.allocate(lens.size() * sizeof(int32_t));
         SIGATTN_BENCH_CHECK_CUDA(cudaMemcpy(d_lens.get(), lens.data(),
-                                            lens.size() * sizeof(int32_t),
-                                            cudaMemcpyHostToDevice));
+                                            lens.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
         fill_normal<__nv_bfloat16>(q.get(), elements, 1, stream);
         fill_normal<__nv_bfloat16>(k.get(), elements, 2, stream);
         fill_normal<__nv_bfloat16>(v.get(), elements, 3, stream);
@@ -163,18 +163,17 @@ int main(int argc, char** argv) {
 
         auto check = [](sigattn::Result r, char const* what) {
           if (!r) {
-            std::fprintf(stderr, "sigattn_tune_sm90: %s: %s\n", what,
-                         sigattn::to_string(r));
+            std::fprintf(stderr, "sigattn_tune_sm90: %s: %s\n", what, sigattn::to_string(r));
             std::exit(1);
           }
         };
         check(sigattn::forward(p, stream), "registry forward");
         Timing const base =
-            timer.run([&] { check(sigattn::forward(p, stream), "registry forward"); },
-                      opts.warmup, opts.iters);
+            timer.run([&] { check(sigattn::forward(p, stream), "registry forward"); }, opts.warmup,
+                      opts.iters);
         char const* ragged_text = ragged == Ragged::kDense ? "dense" : "uniform";
-        std::printf("| %d | %d | %s | registry | - | %.3f | %.1f | 1.00 | - |\n", head_dim,
-                    seqlen, ragged_text, base.median_ms, flop / base.median_ms * 1e-9);
+        std::printf("| %d | %d | %s | registry | - | %.3f | %.1f | 1.00 | - |\n", head_dim, seqlen,
+                    ragged_text, base.median_ms, flop / base.median_ms * 1e-9);
         std::fflush(stdout);
 
         p.o = o.get();
@@ -186,9 +185,9 @@ int main(int argc, char** argv) {
           check(var.launch(p, device, stream, false), "variant forward");
           double const diff = relative_l2_diff<__nv_bfloat16>(
               o.get(), o_ref.get(), elements, static_cast<double*>(scratch.get()), stream);
-          Timing const t = timer.run(
-              [&] { check(var.launch(p, device, stream, false), "variant forward"); },
-              opts.warmup, opts.iters);
+          Timing const t =
+              timer.run([&] { check(var.launch(p, device, stream, false), "variant forward"); },
+                        opts.warmup, opts.iters);
           bool const bad = !(diff <= kDiffLimit);
           if (bad) status = 1;
           std::printf("| %d | %d | %s | %dx%dx%d, %s | %d | %.3f | %.1f | %.2f | %.1e%s |\n",

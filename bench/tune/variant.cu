@@ -25,11 +25,15 @@ static_assert(kShape.id == SIGATTN_TUNE_ID, "variants.hpp lists its ids in order
 
 template <>
 Variant variant<SIGATTN_TUNE_ID>() {
-  using Traits = sigattn::kernel::sm90::FwdTraits<kShape.head_dim, __nv_bfloat16, kShape.tile_q,
-                                                  kShape.tile_kv, kShape.stages,
-                                                  kShape.prefer_staged_o>;
-  return Variant{kShape.head_dim,   kShape.tile_q,      kShape.tile_kv,
-                 kShape.stages,     Traits::kStagedO,   Traits::kSmemBytes,
+  using Traits =
+      sigattn::kernel::sm90::FwdTraits<kShape.head_dim, __nv_bfloat16, kShape.tile_q,
+                                       kShape.tile_kv, kShape.stages, kShape.prefer_staged_o>;
+  return Variant{kShape.head_dim,
+                 kShape.tile_q,
+                 kShape.tile_kv,
+                 kShape.stages,
+                 Traits::kStagedO,
+                 Traits::kSmemBytes,
                  &sigattn::detail::launch_sm90_fwd_traits<Traits>};
 }
 

@@ -42,8 +42,7 @@ TEST_CASE("forward: the same kernel launched from two translation units", "[forw
     REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
     CHECK(same_bits(prob.o().download(s.dtype), o_first));
 
-    REQUIRE(launch_forward_row(prob.params(), hopper, device, nullptr).status ==
-            Status::kSuccess);
+    REQUIRE(launch_forward_row(prob.params(), hopper, device, nullptr).status == Status::kSuccess);
     REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
   }
 }

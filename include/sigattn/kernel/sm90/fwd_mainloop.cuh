@@ -35,13 +35,13 @@
 namespace sigattn::kernel::sm90 {
 
 // Named barrier ids (0 is __syncthreads).
-constexpr int kBarrierConsumers = 1;   // all consumer threads: V boundary rows zeroed
-constexpr int kBarrierEpilogue0 = 2;   // + consumer index: one warpgroup's O tile staged
-constexpr int kBarrierTurn0 = 5;       // + consumer index: that warpgroup may issue its products
+constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed
+constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged
+constexpr int kBarrierTurn0 = 5;      // + consumer index: that warpgroup may issue its products
 
 template <class Traits>
 struct FwdSmemLayout {
-  char* base;  // 1024-byte aligned: Q | O (if staged) | stage 0 K, V | stage 1 K, V | ... | barriers
+  char* base;  // 1024-byte aligned: Q | O (if staged) | stage 0 K, V | stage 1 K, V | ... | tables
 
   static constexpr uint32_t kStagesOffset = Traits::kQBytes + Traits::kOBytes;
 
@@ -63,12 +63,8 @@ struct FwdSmemLayout {
   SIGATTN_DEVICE uint64_t* q_empty() const { return barriers() + 1; }
   SIGATTN_DEVICE uint64_t* k_full(int s) const { return barriers() + 2 + s; }
   SIGATTN_DEVICE uint64_t* v_full(int s) const { return barriers() + 2 + Traits::kStages + s; }
-  SIGATTN_DEVICE uint64_t* k_empty(int s) const {
-    return barriers() + 2 + 2 * Traits::kStages + s;
-  }
-  SIGATTN_DEVICE uint64_t* v_empty(int s) const {
-    return barriers() + 2 + 3 * Traits::kStages + s;
-  }
+  SIGATTN_DEVICE uint64_t* k_empty(int s) const { return barriers() + 2 + 2 * Traits::kStages + s; }
+  SIGATTN_DEVICE uint64_t* v_empty(int s) const { return barriers() + 2 + 3 * Traits::kStages + s; }
   SIGATTN_DEVICE FwdScheduleSmem& schedule() const {
     return *reinterpret_cast<FwdScheduleSmem*>(barriers() + 2 + 4 * Traits::kStages);
   }
@@ -121,8 +117,8 @@ SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
     if (q_loads > 0) tile::mbarrier_wait(smem.q_empty(), (q_loads - 1) & 1);
     tile::mbarrier_arrive_expect_tx(smem.q_full(), Traits::kQBytes);
     for (int blk = 0; blk < kBlocks; ++blk)
-      tile::tma_load_4d(smem.q() + blk * Traits::kTileQ * 128, &tma.q_map, blk * 64, w.row0,
-                        w.tc.h, w.tc.b, smem.q_full());
+      tile::tma_load_4d(smem.q() + blk * Traits::kTileQ * 128, &tma.q_map, blk * 64, w.row0, w.tc.h,
+                        w.tc.b, smem.q_full());
     ++q_loads;
     for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
       int const s = kv_iter % kStages;
@@ -269,19 +265,6 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         }
       };
 
-      tile::mbarrier_wait(smem.q_full(), q_loads & 1);
-      ++q_loads;
-      // Prologue: S(0) and its sigmoid.
-      tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
-      turn_wait();
-      issue_s(kv_iter % kStages);
-      turn_pass();
-      tile::wgmma_wait<0>();
-      tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
-      if (w.n_tiles == 1) tile::mbarrier_arrive(smem.q_empty());
-      sigmoid_tile(0);
-      pack_p();
-
       // V(n) ready for its product: landed, and zeroed past kv_len in the tile that crosses it.
       auto wait_v = [&](int n) {
         int const stage = kv_iter % kStages;
@@ -295,63 +278,97 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
           for (int idx = consumer_thread; idx < chunks; idx += Traits::kConsumerThreads) {
             int const r = first + idx / kChunksPerRow;
             int const col = (idx % kChunksPerRow) * 8;
-            *reinterpret_cast<uint4*>(smem.v(stage) +
-                                      tile::swizzled_block_offset<kTileKV>(r, col)) =
-                make_uint4(0, 0, 0, 0);
+            *reinterpret_cast<uint4*>(smem.v(stage) + tile::swizzled_block_offset<kTileKV>(
+                                                          r, col)) = make_uint4(0, 0, 0, 0);
           }
           tile::fence_proxy_async_shared();
           tile::named_barrier_sync(kBarrierConsumers, Traits::kConsumerThreads);
         }
       };
-      // O += P(n) V(n), asynchronously.
-      auto issue_pv = [&] {
-        int const stage = kv_iter % kStages;
-        tile::fence_registers(acc_o);
-        tile::wgmma_fence();
-        uint32_t const v_offset = smem.v_offset(stage);
-        SIGATTN_PRAGMA_UNROLL
-        for (int kk = 0; kk < kPSteps; ++kk)
-          tile::Wgmma<Element, kHeadDim>::rs(
-              acc_o, p_frag[kk],
-              tile::smem_desc_from_units<kTileKV * 128>(
-                  smem_units + ((v_offset + tile::n_major_step(kk)) >> 4)));
-        tile::wgmma_commit();
-      };
-
-      // Every tile but the last: S(n+1) and P(n) V(n) in flight together. (The loop body has no
-      // condition around the wgmma issues and waits, so ptxas can see which group each wait
-      // retires and keeps the two products asynchronous.)
-      SIGATTN_PRAGMA_NO_UNROLL
-      for (int n = 0; n + 1 < w.n_tiles; ++n, ++kv_iter) {
-        int const stage = kv_iter % kStages;
-        int const next = kv_iter + 1;
-        tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
-        wait_v(n);
+      tile::mbarrier_wait(smem.q_full(), q_loads & 1);
+      ++q_loads;
+      if (consumer * 64 >= w.q_rows) {
+        // All 64 rows of this warpgroup are past q_len (the last query tile of a sequence whose
+        // length is not a tile multiple): no products and no sigmoid, only the barrier steps of a
+        // working warpgroup in the same order (each release after the matching wait, the turns
+        // and the V-zeroing barrier as many times), so that the other warpgroups run alone on
+        // the tensor cores. Its O rows are padding and are written as zeros below.
+        for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
+          int const stage = kv_iter % kStages;
+          tile::mbarrier_wait(smem.k_full(stage), (kv_iter / kStages) & 1);
+          if (n == 0) {  // the turn of S(0)
+            turn_wait();
+            turn_pass();
+          }
+          tile::mbarrier_arrive(smem.k_empty(stage));
+          if (n + 1 == w.n_tiles) tile::mbarrier_arrive(smem.q_empty());
+          wait_v(n);
+          turn_wait();  // the turn of S(n + 1) with P(n) V(n), or of the last P V
+          turn_pass();
+          tile::mbarrier_arrive(smem.v_empty(stage));
+        }
+      } else {
+        // Prologue: S(0) and its sigmoid.
+        tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
         turn_wait();
-        issue_s(next % kStages);
+        issue_s(kv_iter % kStages);
+        turn_pass();
+        tile::wgmma_wait<0>();
+        tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
+        if (w.n_tiles == 1) tile::mbarrier_arrive(smem.q_empty());
+        sigmoid_tile(0);
+        pack_p();
+
+        // O += P(n) V(n), asynchronously.
+        auto issue_pv = [&] {
+          int const stage = kv_iter % kStages;
+          tile::fence_registers(acc_o);
+          tile::wgmma_fence();
+          uint32_t const v_offset = smem.v_offset(stage);
+          SIGATTN_PRAGMA_UNROLL
+          for (int kk = 0; kk < kPSteps; ++kk)
+            tile::Wgmma<Element, kHeadDim>::rs(
+                acc_o, p_frag[kk],
+                tile::smem_desc_from_units<kTileKV * 128>(
+                    smem_units + ((v_offset + tile::n_major_step(kk)) >> 4)));
+          tile::wgmma_commit();
+        };
+
+        // Every tile but the last: S(n+1) and P(n) V(n) in flight together. (The loop body has no
+        // condition around the wgmma issues and waits, so ptxas can see which group each wait
+        // retires and keeps the two products asynchronous.)
+        SIGATTN_PRAGMA_NO_UNROLL
+        for (int n = 0; n + 1 < w.n_tiles; ++n, ++kv_iter) {
+          int const stage = kv_iter % kStages;
+          int const next = kv_iter + 1;
+          tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
+          wait_v(n);
+          turn_wait();
+          issue_s(next % kStages);
+          issue_pv();
+          turn_pass();
+          tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
+          tile::mbarrier_arrive(smem.k_empty(next % kStages));
+          if (n + 2 == w.n_tiles) tile::mbarrier_arrive(smem.q_empty());  // last use of Q
+          sigmoid_tile((n + 1) * kTileKV);
+          // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
+          // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
+          // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
+          tile::wgmma_wait_in_own_block<0>(args.num_tiles > 0);
+          tile::fence_registers(acc_o);
+          tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
+          pack_p();
+        }
+        // The last tile.
+        wait_v(w.n_tiles - 1);
+        turn_wait();
         issue_pv();
         turn_pass();
-        tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
-        tile::mbarrier_arrive(smem.k_empty(next % kStages));
-        if (n + 2 == w.n_tiles) tile::mbarrier_arrive(smem.q_empty());  // last use of Q
-        sigmoid_tile((n + 1) * kTileKV);
-        // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
-        // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
-        // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
-        tile::wgmma_wait_in_own_block<0>(args.num_tiles > 0);
+        tile::wgmma_wait<0>();
         tile::fence_registers(acc_o);
-        tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
-        pack_p();
+        tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
+        ++kv_iter;
       }
-      // The last tile.
-      wait_v(w.n_tiles - 1);
-      turn_wait();
-      issue_pv();
-      turn_pass();
-      tile::wgmma_wait<0>();
-      tile::fence_registers(acc_o);
-      tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
-      ++kv_iter;
     }
 
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again rather than kept
@@ -360,15 +377,14 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       // O through this warpgroup's rows of the O buffer, then 16-byte stores. The first barrier
       // keeps the previous tile's reads of the buffer ahead of these writes.
       tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
-      FwdTilePlan const e = plan_fwd_tile<Traits>(
-          args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
+      FwdTilePlan const e =
+          plan_fwd_tile<Traits>(args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
       Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
                               e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
       SIGATTN_PRAGMA_UNROLL
       for (int j = 0; j < kORegs / 4; ++j) {
         int const col = j * 8 + (lane & 3) * 2;
-        *reinterpret_cast<uint32_t*>(o_smem +
-                                     tile::swizzled_block_offset<kTileQ>(frag_row, col)) =
+        *reinterpret_cast<uint32_t*>(o_smem + tile::swizzled_block_offset<kTileQ>(frag_row, col)) =
             detail::pack2<Element>(acc_o[4 * j + 0], acc_o[4 * j + 1]);
         *reinterpret_cast<uint32_t*>(o_smem +
                                      tile::swizzled_block_offset<kTileQ>(frag_row + 8, col)) =
@@ -381,15 +397,14 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         if (r >= e.tile_rows) continue;
         uint4 v = make_uint4(0, 0, 0, 0);
         if (r < e.q_rows)
-          v = *reinterpret_cast<uint4 const*>(o_smem +
-                                              tile::swizzled_block_offset<kTileQ>(r, col));
+          v = *reinterpret_cast<uint4 const*>(o_smem + tile::swizzled_block_offset<kTileQ>(r, col));
         *reinterpret_cast<uint4*>(o_tile + r * p.o_stride.token + col) = v;
       }
     } else {
       // Straight from the accumulator fragment: each thread stores its two rows, 4 bytes per
       // column pair (the four threads of a quad cover 16 contiguous bytes of a row).
-      FwdTilePlan const e = plan_fwd_tile<Traits>(
-          args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
+      FwdTilePlan const e =
+          plan_fwd_tile<Traits>(args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
       Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
                               e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
       SIGATTN_PRAGMA_UNROLL
