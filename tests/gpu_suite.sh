@@ -250,8 +250,9 @@ step_bench() {
 # for.
 step_tune() {
   local exe="$BUILD/bench/tune/sigattn_tune_sm90" rc=0
-  if [ ! -x "$exe" ]; then
-    note "tune: not built ($exe missing)"
+  # (A binary left from an earlier configuration would time another commit's kernels.)
+  if [ ! -x "$exe" ] || ! grep -q "^SIGATTN_BUILD_TUNING:BOOL=ON" "$BUILD/CMakeCache.txt"; then
+    note "tune: not built by this configuration (run the build step together with tune)"
     return 1
   fi
   local start=$SECONDS

@@ -9,6 +9,8 @@
 // device, 1 when a shape's O differs from the registry's by more than 1e-2 (relative L2).
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

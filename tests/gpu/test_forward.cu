@@ -90,7 +90,7 @@ TEST_CASE("forward: lengths full, ragged, zero, one, not a tile multiple", "[for
     s.kv_lens = {128, 64, 65};
     check_against_fp64(s, bar(c));
 
-    s.batch = 4;  // lengths around the Hopper tiles: 176 keys at D = 128, 192 queries at D = 64
+    s.batch = 4;  // lengths around 176 and 192 (the 192-query Hopper tile at D = 64)
     s.max_q_len = s.max_kv_len = 400;
     s.q_lens = {176, 177, 191, 193};
     s.kv_lens = {175, 352, 192, 400};

@@ -29,6 +29,10 @@ TEST_CASE("forward: the same kernel launched from two translation units", "[forw
     s.max_q_len = s.max_kv_len = 300;
     s.q_lens = s.kv_lens = {300, 211};
     DeviceProblem prob(s);
+    // The case only tests something when the two units really hold different copies (nvcc gives
+    // each unit its own host stub for a kernel template by default).
+    if (forward_kernel_address(hopper) == kernel_address_in_other_tu(hopper))
+      WARN("both translation units share one copy of the kernel: nothing to test here");
 
     // This unit first (it prepares its copy), then the other, then this one again.
     Result first = launch_forward_row(prob.params(), hopper, device, nullptr);

@@ -209,6 +209,7 @@ Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
   static_assert(c.min_cc == 90, "Hopper rows need compute capability 9.0");
   using Traits = kernel::sm90::FwdTraits<c.head_dim, ElementOf<c.dtype>, c.tile.tile_q,
                                          c.tile.tile_kv, c.tile.stages>;
+  static_assert(c.tile.warps * 32 == Traits::kThreads, "the row's warp count matches its tile");
   return launch_sm90_fwd_traits<Traits>(p, device, stream, dry_run);
 }
 

@@ -11,4 +11,6 @@ Result launch_forward_from_other_tu(FwdParams const& p, bool hopper, int device,
   return launch_forward_row(p, hopper, device, stream);
 }
 
+void const* kernel_address_in_other_tu(bool hopper) { return forward_kernel_address(hopper); }
+
 }  // namespace sigattn::test

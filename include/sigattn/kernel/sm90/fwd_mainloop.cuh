@@ -12,8 +12,9 @@
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
-// take turns issuing their products (fwd_consumer). O leaves through its own shared-memory buffer,
-// so the next Q tile can land while the last products and the stores of this one run.
+// take turns issuing their products (fwd_consumer). O leaves through its own shared-memory buffer
+// when the traits stage it (kStagedO), so the next Q tile can land while the last products and the
+// stores of this one run; otherwise straight from the accumulator fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -166,7 +167,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
   int const warp_in_group = (thread / 32) & 3;
   // This thread's two query rows (tile-relative) in every accumulator fragment.
   int const frag_row = consumer * 64 + warp_in_group * 16 + (lane >> 2);
-  char* const o_smem = smem.o();
+  char* const o_smem = smem.o();  // (only read when O is staged: kStagedO)
   // wgmma descriptors are formed from the shared address of the block / 16 plus a tile's byte
   // offset / 16: one 32-bit value stays live instead of a 64-bit descriptor per operand.
   uint32_t const smem_units = tile::shared_address(smem.base) >> 4;
@@ -334,9 +335,10 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
           tile::wgmma_commit();
         };
 
-        // Every tile but the last: S(n+1) and P(n) V(n) in flight together. (The loop body has no
-        // condition around the wgmma issues and waits, so ptxas can see which group each wait
-        // retires and keeps the two products asynchronous.)
+        // Every tile but the last: S(n+1) and P(n) V(n) in flight together. (No condition around
+        // the wgmma issues, so ptxas can see which group each wait retires and keeps the two
+        // products asynchronous: no "wgmma serialized" warning; the one branch, around the
+        // last wait, has a wait on both sides.)
         SIGATTN_PRAGMA_NO_UNROLL
         for (int n = 0; n + 1 < w.n_tiles; ++n, ++kv_iter) {
           int const stage = kv_iter % kStages;
