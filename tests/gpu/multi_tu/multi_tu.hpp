@@ -38,8 +38,8 @@ static inline void const* forward_kernel_address(bool hopper) {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (hopper) {
     constexpr KernelConfig c = kKernelConfigs[forward_row(Path::kHopper)];
-    using Traits = kernel::sm90::FwdTraits<128, __nv_bfloat16, c.tile.tile_q, c.tile.tile_kv,
-                                           c.tile.stages>;
+    using Traits =
+        kernel::sm90::FwdTraits<128, __nv_bfloat16, c.tile.tile_q, c.tile.tile_kv, c.tile.stages>;
     return reinterpret_cast<void const*>(&kernel::sm90_fwd_kernel<Traits, tile::SigmoidAccurate>);
   }
 #endif
