@@ -1,0 +1,121 @@
+// Hopper forward shapes that no registry row names, as bench/tune times them: O stored straight
+// from the accumulator fragment (FwdTraits<..., PreferStagedO = false>) and 160- and 176-key tiles
+// (the N = 160 / 176 wgmma wrappers), against the fp64 CPU reference on the length cases of
+// test_forward. Runs on compute capability 9.0 only (elsewhere it warns and checks nothing).
+#include <catch2/catch.hpp>
+#include <sigattn/sigattn.cuh>
+#include <vector>
+
+#include "../support/gpu_problem.cuh"
+#include "../support/gpu_test.cuh"
+
+namespace sigattn::test {
+uint64_t const kSeedBase = 0x5368617065ull;  // this file's seed sequence (gpu_test.cuh)
+}  // namespace sigattn::test
+
+using namespace sigattn;
+using namespace sigattn::test;
+using reference::Side;
+
+namespace {
+
+using Launch = Result (*)(FwdParams const&, int, cudaStream_t, bool);
+
+/// One shape against the fp64 reference: relative L2 over real rows within the bf16 bar, padded
+/// rows of O exactly zero (they were NaN before the call).
+void check_shape(Launch launch, ProblemSpec spec) {
+  spec.seed = next_seed();
+  INFO(spec.describe());
+  DeviceProblem prob(spec);
+  int device = 0;
+  SIGATTN_TEST_CUDA(cudaGetDevice(&device));
+  Stream stream;
+  Result r = launch(prob.params(), device, stream.s, false);
+  INFO("launch: " << to_string(r));
+  REQUIRE(r);
+  SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+  std::vector<float> o = prob.o().download(spec.dtype);
+  reference::ProblemDesc d = prob.desc();
+  std::vector<double> ref(o.size(), 0.0);
+  REQUIRE(reference::forward(d, prob.q().host.data(), prob.k().host.data(), prob.v().host.data(),
+                             ref.data()));
+  double err = reference::relative_l2(reference::real_rows(d, Side::kQuery), d.head_dim, o.data(),
+                                      ref.data(), prob.o().stride);
+  INFO("relative L2 error " << err);
+  CHECK(err <= rel_l2_tolerance(spec.dtype));
+  CHECK(reference::rows_are_zero(reference::padded_rows(d, Side::kQuery), d.head_dim, o.data(),
+                                 prob.o().stride));
+}
+
+bool is_hopper() {
+  int device = 0;
+  int major = 0;
+  int minor = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  return major == 9 && minor == 0;
+}
+
+}  // namespace
+
+TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shapes]") {
+#if SIGATTN_ENABLE_SM90A
+  if (!is_hopper()) {
+    WARN("not a compute capability 9.0 device: the Hopper shapes are not checked");
+    return;
+  }
+  using kernel::sm90::FwdTraits;
+  struct Shape {
+    char const* name;
+    Launch launch;
+    bool staged_o;
+  };
+  using DirectO = FwdTraits<128, __nv_bfloat16, 128, 128, 2, false>;
+  using Keys160 = FwdTraits<128, __nv_bfloat16, 128, 160, 2>;
+  using Keys176 = FwdTraits<128, __nv_bfloat16, 128, 176, 2>;
+  Shape const shapes[] = {
+      {"128 x 128, O from registers", &detail::launch_sm90_fwd_traits<DirectO>, DirectO::kStagedO},
+      {"128 x 160", &detail::launch_sm90_fwd_traits<Keys160>, Keys160::kStagedO},
+      {"128 x 176", &detail::launch_sm90_fwd_traits<Keys176>, Keys176::kStagedO},
+  };
+  static_assert(!DirectO::kStagedO && !Keys176::kStagedO, "these shapes store O from registers");
+  for (Shape const& shape : shapes) {
+    INFO("shape " << shape.name << (shape.staged_o ? ", O staged" : ", O from registers"));
+    ProblemSpec s;
+    s.dtype = DType::kBF16;
+    s.head_dim = 128;
+    s.path = Path::kHopper;
+    s.batch = 3;
+    s.num_heads = s.num_kv_heads = 2;
+    s.max_q_len = s.max_kv_len = 300;
+    s.q_lens = s.kv_lens = {300, 173, 1};  // ragged, one of length 1
+    check_shape(shape.launch, s);
+
+    s.batch = 4;  // around the tiles: 128 / 160 / 176 keys, 64 / 128 query rows
+    s.max_q_len = s.max_kv_len = 400;
+    s.q_lens = {64, 129, 177, 400};
+    s.kv_lens = {159, 161, 175, 352};
+    check_shape(shape.launch, s);
+
+    s.batch = 2;
+    s.max_q_len = 130;  // Sq != Skv, no queries in one entry, no keys in the other
+    s.max_kv_len = 257;
+    s.q_lens = {0, 130};
+    s.kv_lens = {77, 0};
+    check_shape(shape.launch, s);
+
+    s.q_lens = {100, 130};  // causal, bottom-right
+    s.kv_lens = {257, 31};
+    s.causal = Causal::kBottomRight;
+    check_shape(shape.launch, s);
+    s.causal = Causal::kNone;
+
+    s.num_heads = 4;  // GQA: two query heads per kv head
+    s.num_kv_heads = 2;
+    check_shape(shape.launch, s);
+  }
+#else
+  WARN("built without sm_90a code: the Hopper shapes are not checked");
+#endif
+}
