@@ -60,7 +60,7 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     // Hopper forward (sm_90a): a producer warpgroup and tile_q / 64 consumer warpgroups of 64
     // query rows; `warps` counts all warps. D = 64: three consumers (192 rows), 128-key tiles,
     // three K/V stages. D = 128: two consumers, 128-key tiles, two stages, O staged in shared
-    // memory (bench/tune measured 160- and 176-key tiles 4-19% slower; docs/tuning.md).
+    // memory (bench/tune measured 160- and 176-key tiles 7-19% slower; docs/tuning.md).
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {128, 128, 12, 2}},
