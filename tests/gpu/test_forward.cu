@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "../support/gpu_problem.cuh"
@@ -37,20 +38,7 @@ std::vector<float> run_forward(DeviceProblem& prob) {
 /// Forward against the fp64 reference: relative L2 over real rows within `tol`, padded rows of O
 /// exactly zero (they were NaN before the call).
 void check_against_fp64(ProblemSpec spec, double tol) {
-  spec.seed = next_seed();
-  INFO(spec.describe());
-  DeviceProblem prob(spec);
-  std::vector<float> o = run_forward(prob);
-  reference::ProblemDesc d = prob.desc();
-  std::vector<double> ref(o.size(), 0.0);
-  REQUIRE(reference::forward(d, prob.q().host.data(), prob.k().host.data(), prob.v().host.data(),
-                             ref.data()));
-  auto real = reference::real_rows(d, Side::kQuery);
-  auto padded = reference::padded_rows(d, Side::kQuery);
-  double err = reference::relative_l2(real, d.head_dim, o.data(), ref.data(), prob.o().stride);
-  INFO("relative L2 error " << err << " (bar " << tol << ")");
-  CHECK(err <= tol);
-  CHECK(reference::rows_are_zero(padded, d.head_dim, o.data(), prob.o().stride));
+  check_forward_against_fp64(std::move(spec), tol, run_forward);
 }
 
 }  // namespace

@@ -15,53 +15,30 @@ uint64_t const kSeedBase = 0x5368617065ull;  // this file's seed sequence (gpu_t
 
 using namespace sigattn;
 using namespace sigattn::test;
-using reference::Side;
 
 namespace {
 
 using Launch = Result (*)(FwdParams const&, int, cudaStream_t, bool);
 
-/// One shape against the fp64 reference: relative L2 over real rows within the bf16 bar, padded
-/// rows of O exactly zero (they were NaN before the call).
-void check_shape(Launch launch, ProblemSpec spec) {
-  spec.seed = next_seed();
-  INFO(spec.describe());
-  DeviceProblem prob(spec);
-  int device = 0;
-  SIGATTN_TEST_CUDA(cudaGetDevice(&device));
-  Stream stream;
-  Result r = launch(prob.params(), device, stream.s, false);
-  INFO("launch: " << to_string(r));
-  REQUIRE(r);
-  SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
-  std::vector<float> o = prob.o().download(spec.dtype);
-  reference::ProblemDesc d = prob.desc();
-  std::vector<double> ref(o.size(), 0.0);
-  REQUIRE(reference::forward(d, prob.q().host.data(), prob.k().host.data(), prob.v().host.data(),
-                             ref.data()));
-  double err = reference::relative_l2(reference::real_rows(d, Side::kQuery), d.head_dim, o.data(),
-                                      ref.data(), prob.o().stride);
-  INFO("relative L2 error " << err);
-  CHECK(err <= rel_l2_tolerance(spec.dtype));
-  CHECK(reference::rows_are_zero(reference::padded_rows(d, Side::kQuery), d.head_dim, o.data(),
-                                 prob.o().stride));
-}
-
-bool is_hopper() {
-  int device = 0;
-  int major = 0;
-  int minor = 0;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-  return major == 9 && minor == 0;
+/// One shape against the fp64 reference (gpu_test.cuh), launched through `launch`.
+void check_shape(Launch launch, ProblemSpec const& spec) {
+  check_forward_against_fp64(spec, rel_l2_tolerance(spec.dtype), [&](DeviceProblem& prob) {
+    int device = 0;
+    SIGATTN_TEST_CUDA(cudaGetDevice(&device));
+    Stream stream;
+    Result r = launch(prob.params(), device, stream.s, false);
+    INFO("launch: " << to_string(r));
+    REQUIRE(r);
+    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+    return prob.o().download(prob.spec().dtype);
+  });
 }
 
 }  // namespace
 
 TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A
-  if (!is_hopper()) {
+  if (current_device_cc() != 90) {
     WARN("not a compute capability 9.0 device: the Hopper shapes are not checked");
     return;
   }

@@ -272,15 +272,20 @@ class DeviceProblem {
   BwdParams bwd_{};
 };
 
-/// The registry rows of one direction that the current device runs (for the test matrix).
-inline std::vector<KernelConfig> runnable_configs(Direction dir) {
+/// Compute capability (major * 10 + minor) of the current device.
+inline int current_device_cc() {
   int device = 0;
   int major = 0;
   int minor = 0;
   cudaGetDevice(&device);
   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
   cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-  int cc = major * 10 + minor;
+  return major * 10 + minor;
+}
+
+/// The registry rows of one direction that the current device runs (for the test matrix).
+inline std::vector<KernelConfig> runnable_configs(Direction dir) {
+  int const cc = current_device_cc();
   std::vector<KernelConfig> out;
   for (KernelConfig const& c : kKernelConfigs) {
     if (c.direction != dir || !is_enabled(c)) continue;

@@ -1,7 +1,7 @@
-// Helpers shared by the GPU test files (tests/gpu/test_forward.cu, test_backward.cu): seeds, the
-// per-config starting spec and bar, streams, graph capture, bitwise comparison, and packed
-// [B, S, Hq + 2 Hkv, D] QKV buffers. Everything here calls the public API or the CUDA runtime;
-// nothing instantiates a kernel.
+// Helpers shared by the GPU test files (tests/gpu/test_*.cu): seeds, the per-config starting spec
+// and bar, streams, graph capture, bitwise comparison, packed [B, S, Hq + 2 Hkv, D] QKV buffers and
+// the forward's fp64 check. Everything here calls the public API or the CUDA runtime; nothing
+// instantiates a kernel.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -230,6 +230,27 @@ inline bool all_nan(std::vector<float> const& x) {
   for (float f : x)
     if (!std::isnan(f)) return false;
   return true;
+}
+
+/// The forward of `spec` (computed by `run`, which returns O as floats, the whole buffer) against
+/// the fp64 reference: relative L2 over real rows within `tol`, padded rows of O exactly zero
+/// (they were NaN before the call). The seed is drawn here and printed on failure.
+template <class RunForward>
+void check_forward_against_fp64(ProblemSpec spec, double tol, RunForward&& run) {
+  spec.seed = next_seed();
+  INFO(spec.describe());
+  DeviceProblem prob(spec);
+  std::vector<float> o = run(prob);
+  reference::ProblemDesc d = prob.desc();
+  std::vector<double> ref(o.size(), 0.0);
+  REQUIRE(reference::forward(d, prob.q().host.data(), prob.k().host.data(), prob.v().host.data(),
+                             ref.data()));
+  auto real = reference::real_rows(d, reference::Side::kQuery);
+  auto padded = reference::padded_rows(d, reference::Side::kQuery);
+  double err = reference::relative_l2(real, d.head_dim, o.data(), ref.data(), prob.o().stride);
+  INFO("relative L2 error " << err << " (bar " << tol << ")");
+  CHECK(err <= tol);
+  CHECK(reference::rows_are_zero(padded, d.head_dim, o.data(), prob.o().stride));
 }
 
 }  // namespace sigattn::test

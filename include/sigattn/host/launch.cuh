@@ -148,6 +148,19 @@ Result launch_sm80_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
 template <class Traits, class Sigmoid>
 struct Sm90FwdTag {};
 
+/// The TMA maps of K and V ([B, Skv, Hkv, D] with the user's strides, boxes of `tile_kv` rows)
+/// that both Hopper launchers use; stops at the first map the driver refuses.
+inline CUresult make_kv_tensor_maps(CUtensorMap* k_map, CUtensorMap* v_map, FwdParams const& p,
+                                    bool bf16, int tile_kv) {
+  CUresult e = tile::make_bshd_tensor_map(k_map, bf16, p.k, p.batch, p.max_kv_len, p.num_kv_heads,
+                                          p.head_dim, p.k_stride.batch, p.k_stride.token,
+                                          p.k_stride.head, tile_kv);
+  if (e != CUDA_SUCCESS) return e;
+  return tile::make_bshd_tensor_map(v_map, bf16, p.v, p.batch, p.max_kv_len, p.num_kv_heads,
+                                    p.head_dim, p.v_stride.batch, p.v_stride.token,
+                                    p.v_stride.head, tile_kv);
+}
+
 /// Prepares and (unless `dry_run`) launches the Hopper forward with the shape `Traits` (a
 /// kernel::sm90::FwdTraits). The registry's rows go through launch_sm90_fwd below; tuning tools
 /// call this directly with shapes that no row names.
@@ -172,8 +185,7 @@ Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t strea
       return launch_result(e);
 
     kernel::sm90::FwdTmaArgs tma{};
-    bool const bf16 = kBF16;
-    CUresult e = tile::make_bshd_tensor_map(&tma.q_map, bf16, p.q, p.batch, p.max_q_len,
+    CUresult e = tile::make_bshd_tensor_map(&tma.q_map, kBF16, p.q, p.batch, p.max_q_len,
                                             p.num_heads, p.head_dim, p.q_stride.batch,
                                             p.q_stride.token, p.q_stride.head, Traits::kTileQ);
     if (p.max_kv_len == 0) {
@@ -181,15 +193,8 @@ Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t strea
       // writes zeros, and the K and V maps are Q's, which TMA accepts and nothing reads.
       tma.k_map = tma.q_map;
       tma.v_map = tma.q_map;
-    } else {
-      if (e == CUDA_SUCCESS)
-        e = tile::make_bshd_tensor_map(&tma.k_map, bf16, p.k, p.batch, p.max_kv_len,
-                                       p.num_kv_heads, p.head_dim, p.k_stride.batch,
-                                       p.k_stride.token, p.k_stride.head, Traits::kTileKV);
-      if (e == CUDA_SUCCESS)
-        e = tile::make_bshd_tensor_map(&tma.v_map, bf16, p.v, p.batch, p.max_kv_len,
-                                       p.num_kv_heads, p.head_dim, p.v_stride.batch,
-                                       p.v_stride.token, p.v_stride.head, Traits::kTileKV);
+    } else if (e == CUDA_SUCCESS) {
+      e = make_kv_tensor_maps(&tma.k_map, &tma.v_map, p, kBF16, Traits::kTileKV);
     }
     // The driver refuses a map it cannot express (strides beyond 2^40 bytes, for example).
     if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};

@@ -79,16 +79,8 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
                                        p.num_heads, p.head_dim, bp.dout_stride.batch,
                                        bp.dout_stride.token, bp.dout_stride.head, Traits::kTileQ);
     }
-    if (has_kv) {
-      if (e == CUDA_SUCCESS)
-        e = tile::make_bshd_tensor_map(&tma.k_map, bf16, p.k, p.batch, p.max_kv_len,
-                                       p.num_kv_heads, p.head_dim, p.k_stride.batch,
-                                       p.k_stride.token, p.k_stride.head, Traits::kTileKV);
-      if (e == CUDA_SUCCESS)
-        e = tile::make_bshd_tensor_map(&tma.v_map, bf16, p.v, p.batch, p.max_kv_len,
-                                       p.num_kv_heads, p.head_dim, p.v_stride.batch,
-                                       p.v_stride.token, p.v_stride.head, Traits::kTileKV);
-    }
+    if (has_kv && e == CUDA_SUCCESS)
+      e = make_kv_tensor_maps(&tma.k_map, &tma.v_map, p, bf16, Traits::kTileKV);
     if (!has_q) tma.q_map = tma.do_map = tma.k_map;
     if (!has_kv) tma.k_map = tma.v_map = tma.q_map;
     // The driver refuses a map it cannot express (a zero stride of a dimension longer than 1,
