@@ -2,7 +2,8 @@
 // (which declares launch_sm90_bwd for launch_bwd_row); it uses launch.cuh's helpers.
 //
 // Atomic mode (the default): zero the fp32 dQ workspace, run the Hopper key-side kernel (dK, dV
-// and the dQ atomics, kernel/sm90/bwd_mainloop.cuh), then the portable convert kernel.
+// and the dQ sums, added to the workspace by TMA tensor reductions through a fifth tensor map,
+// kernel/sm90/bwd_mainloop.cuh), then the portable convert kernel.
 // Deterministic mode: the Hopper key-side kernel without dQ, then the portable query-side dQ
 // kernel (kernel/sm80/bwd_dq.cuh: every dQ element summed by one thread in a fixed order). A
 // Hopper query-side dQ kernel is a later step; until then the deterministic mode's dQ runs at the
@@ -83,6 +84,21 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
       e = make_kv_tensor_maps(&tma.k_map, &tma.v_map, p, bf16, Traits::kTileKV);
     if (!has_q) tma.q_map = tma.do_map = tma.k_map;
     if (!has_kv) tma.k_map = tma.v_map = tma.q_map;
+    // The fp32 dQ workspace [B, Sq, Hq, D] (row-major, as the convert kernel reads it), the target
+    // of the kernel's dQ tensor reductions, in boxes of {32 floats, TileQ queries}. Without one
+    // (the deterministic mode, or no query rows) a copy of another map that nothing reads. A dry
+    // run has no workspace: Q's base (16-byte aligned, validated) stands in, so that the map is
+    // still checked.
+    if (has_q && !bp.deterministic) {
+      void const* const dq_base = workspace != nullptr ? workspace : p.q;
+      int64_t const token_stride = int64_t{p.num_heads} * p.head_dim;
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_f32_tensor_map(
+            &tma.dq_map, static_cast<float const*>(dq_base), p.batch, p.max_q_len, p.num_heads,
+            p.head_dim, p.max_q_len * token_stride, token_stride, p.head_dim, Traits::kTileQ);
+    } else {
+      tma.dq_map = tma.q_map;
+    }
     // The driver refuses a map it cannot express (a zero stride of a dimension longer than 1,
     // strides beyond 2^40 bytes, ...).
     if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};

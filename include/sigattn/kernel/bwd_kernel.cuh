@@ -35,7 +35,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 }
 
 /// Hopper backward, key side: one CTA per (key tile, batch, kv head), a producer and
-/// Traits::kConsumers consumer warpgroups; dQ through fp32 atomics when ComputeDq.
+/// Traits::kConsumers consumer warpgroups; dQ added to the fp32 workspace by TMA tensor reductions
+/// when ComputeDq.
 template <class Traits, class Sigmoid, bool ComputeDq>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     sm90_bwd_kernel(__grid_constant__ BwdArgs const args,

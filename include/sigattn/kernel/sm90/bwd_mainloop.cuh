@@ -3,19 +3,51 @@
 // Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of the
 // owned K and V tiles (once, on kv_full) and of the Q and dO tiles of every query tile of every
 // query head of the group, into a ring of kStages stages (full completes on the TMA bytes; empty
-// when every consumer thread has finished with a stage). Warpgroups 1.. are consumers of 64 keys
-// each; per query tile, five products on wgmma (FlashAttention-3's backward with the roles of
-// its "swapAB" variants, so that every operand is either in registers or in a layout TMA writes):
+// when every consumer thread has finished with a stage), and warp 1 is the dQ warp (below).
+// Warpgroups 1.. are consumers of 64 keys each; per query tile, five products on wgmma
+// (FlashAttention-3's backward with the roles of its "swapAB" variants, so that every operand is
+// either in registers or in a layout TMA writes):
 //   S^T  = K Q^T      SS, K-major both; P^T = sigmoid(scale S^T + bias), fp32 in registers
 //   dP^T = V dO^T     SS, K-major both; dS^T = P^T (1 - P^T) dP^T * scale
 //   dV  += P^T dO     RS, P^T packed from the accumulator, dO N-major
 //   dK  += dS^T Q     RS, dS^T packed from the accumulator, Q N-major
 //   dQ   = dS K       SS with both operands transposed: dS^T goes to shared memory as
 //                     [key][query] (M-major for A), K is [key][d] (N-major for B); each consumer
-//                     computes one 64 x 64 piece and adds it to the fp32 workspace with vector
-//                     atomics (red.global.add.v2.f32), converted later by the portable kernel.
-// Without ComputeDq (the deterministic mode) the last product is left out; the launcher then runs
-// the portable query-side dQ kernel, which sums every dQ element in a fixed order.
+//                     computes one 64 x 64 piece and writes it into an fp32 staging tile in
+//                     shared memory, which the dQ warp adds to the fp32 workspace
+//                     ([b][q][h][d], converted later by the portable kernel) with TMA tensor
+//                     reductions (cp.reduce.async.bulk.tensor.4d ... add.tile), one per 32-column
+//                     block of the tile: HeadDim / 32 instructions per query tile.
+// History: the first version added each piece with 16 red.global.add.v2.f32 per thread per
+// iteration, the loop's only global operations (ncu's top stall: a long-scoreboard wait on L1TEX,
+// 31% of the stall cycles). A second one (225e0eb, reverted) staged the tile as here but issued a
+// non-tensor bulk reduction per query row from one lane, 128 per iteration at D = 64, which the
+// TMA unit works through one by one: D = 64 fell 28%. The tensor map here (tma.dq_map: dims
+// {D, Sq, Hq, B}, boxes {32, TileQ}) turns a tile into HeadDim / 32 box reductions.
+// The staging tile has kDqBuffers = 2 buffers, each HeadDim / 32 blocks of TileQ rows x 128 bytes
+// with the 128-byte swizzle (the TMA box layout); named barrier kDqFull0 + buffer and mbarrier
+// dq_empty(buffer) per buffer. In iteration it, buffer sb = it % 2:
+//   consumers  (it >= 2) wait for dq_empty(sb)'s phase it / 2 - 1 (the reductions of tile it - 2
+//              have read the buffer), write the piece with st.shared, fence.proxy.async (the
+//              writes become visible to the TMA unit), bar.arrive kDqFull0 + sb;
+//   dQ warp    bar.sync kDqFull0 + sb (all 32 lanes); lane 0: HeadDim / 32 tensor reductions,
+//              commit, wait_group.read 0, arrive on dq_empty(sb) (count 1: completes its phase
+//              it / 2); after the last iteration, wait_group 0 (the global writes performed).
+// A barrier never mixes two iterations' arrivals: consumers arrive on kDqFull0 + sb for tile
+// it + 2 only after dq_empty(sb)'s phase for tile it, which the dQ warp completes after its
+// bar.sync for tile it (one named barrier for both buffers would mix them: consumers may arrive
+// for tile it + 1 before the dQ warp has synced for tile it). For the same reason an mbarrier
+// phase is never skipped. Nobody waits for the last phases. The dK/dV epilogue stages
+// through the K and V tiles, not the staging tile, so it may run while the last reductions still
+// read it.
+// Padded query rows: rows past max_q_len are outside the tensor, and TMA skips them. Rows in
+// [q_len, max_q_len) are reduced too, adding exactly +-0.0: dS is forced to 0 there by a select
+// and K's padded rows are zeroed, so every product term is a zero (for finite K). The workspace is
+// internal (only the convert kernel reads it, and it writes zeros for those rows), so that is
+// harmless.
+// Without ComputeDq (the deterministic mode) the last product, the staging writes and the dQ warp
+// are left out; the launcher then runs the portable query-side dQ kernel, which sums every dQ
+// element in a fixed order.
 //
 // Padding and masks: a key tile past kv_len, or one that no query sees, only writes zeros. P and
 // dS are forced to 0 by a select (not a multiply) wherever a query is past q_len or a key past
@@ -42,7 +74,12 @@ namespace sigattn::kernel::sm90 {
 struct BwdBarrier {
   static constexpr int kConsumers = 1;  // all consumer threads
   static constexpr int kEpilogue0 = 2;  // + consumer index: one warpgroup's dK/dV rows staged
+  static constexpr int kDqFull0 = 4;    // + staging buffer: consumers (arrive) + the dQ warp (sync)
 };
+
+/// The warp of the producer warpgroup that issues the dQ tensor reductions (warp 0 issues the TMA
+/// loads).
+inline constexpr int kBwdDqWarp = 1;
 
 template <class Traits>
 struct BwdSmemLayout {
@@ -60,17 +97,53 @@ struct BwdSmemLayout {
     return base + 2 * Traits::kKVBytes + 2 * Traits::kStages * Traits::kQBytes +
            buffer * Traits::kDsBytes;
   }
-  SIGATTN_DEVICE uint64_t* barriers() const { return reinterpret_cast<uint64_t*>(ds(2)); }
+  // fp32 dQ staging buffer: column block k (32 floats) at k * kDqBlockBytes, row r at r * 128,
+  // 16-byte chunk c at (c ^ (r % 8)) * 16.
+  SIGATTN_DEVICE char* dq(int buffer) const { return ds(2) + buffer * Traits::kDqBytes; }
+  SIGATTN_DEVICE uint64_t* barriers() const {
+    return reinterpret_cast<uint64_t*>(dq(Traits::kDqBuffers));
+  }
   SIGATTN_DEVICE uint64_t* kv_full() const { return barriers(); }
   SIGATTN_DEVICE uint64_t* full(int s) const { return barriers() + 1 + s; }
   SIGATTN_DEVICE uint64_t* empty(int s) const { return barriers() + 1 + Traits::kStages + s; }
+  SIGATTN_DEVICE uint64_t* dq_empty(int buffer) const {
+    return barriers() + 1 + 2 * Traits::kStages + buffer;
+  }
 };
 
-/// Adds two fp32 values to consecutive (8-byte aligned) global addresses in one vector atomic.
-SIGATTN_DEVICE void red_add2(float* addr, float x, float y) {
-#if SIGATTN_ARCH_SM90A
-  atomicAdd(reinterpret_cast<float2*>(addr), make_float2(x, y));
-#endif
+/// The dQ warp's loop: the same iterations as the producer; per iteration, once every consumer
+/// has written its piece of staging buffer it % 2, lane 0 adds the buffer to
+/// dq_accum[b, q0 : q0 + TileQ, h, :] with HeadDim / 32 TMA tensor reductions (one per 32-column
+/// block; rows past max_q_len are outside the map and skipped) and frees the buffer on dq_empty
+/// once they have read it. One lane issues everything: the instructions take their operands in
+/// uniform registers, and there are only HeadDim / 32 of them.
+template <class Traits>
+SIGATTN_DEVICE void bwd_dq_warp(BwdArgs const& args, BwdTmaArgs const& tma,
+                                BwdSmemLayout<Traits> const& smem, int b, int g, int m_begin,
+                                int m_count, int iterations) {
+  bool const leader = (threadIdx.x & 31) == 0;
+  SIGATTN_PRAGMA_NO_UNROLL
+  for (int it = 0; it < iterations; ++it) {
+    int const sb = it % Traits::kDqBuffers;
+    // Every consumer's piece of this buffer is written and fenced for the async proxy (the whole
+    // warp takes part: bar.sync is warp-aligned).
+    tile::named_barrier_sync(BwdBarrier::kDqFull0 + sb, Traits::kConsumerThreads + 32);
+    if (leader) {
+      int const h = g * args.group + it / m_count;
+      int const q0 = (m_begin + it % m_count) * Traits::kTileQ;
+      char const* const src = smem.dq(sb);
+      SIGATTN_PRAGMA_UNROLL
+      for (int blk = 0; blk < Traits::kHeadDim / 32; ++blk)
+        tile::tma_reduce_add_4d(&tma.dq_map, src + blk * Traits::kDqBlockBytes, blk * 32, q0, h, b);
+      tile::bulk_commit_group();
+      // The reductions have read the buffer: the consumers may overwrite it.
+      tile::bulk_wait_group_read<0>();
+      tile::mbarrier_arrive(smem.dq_empty(sb));
+    }
+    __syncwarp();  // converged again before the next aligned bar.sync
+  }
+  // The last reductions' global writes are performed before the warp exits.
+  if (leader) tile::bulk_wait_group<0>();
 }
 
 /// Zeroes rows [first, Rows) of a SwizzledBlocks tile of `Cols` columns (16 bytes per step),
@@ -97,6 +170,9 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   constexpr int kTileKV = Traits::kTileKV;
   constexpr int kStages = Traits::kStages;
   constexpr int kBlocks = kHeadDim / 64;  // 64-column blocks per row
+  static_assert(BwdBarrier::kEpilogue0 + Traits::kConsumers <= BwdBarrier::kDqFull0 &&
+                    BwdBarrier::kDqFull0 + Traits::kDqBuffers <= 16,
+                "named barrier ids overlap or run out");
 
   BwdParams const& bp = args.p;
   FwdParams const& p = bp.fwd;
@@ -149,6 +225,10 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::mbarrier_init(smem.full(s), 1);
       tile::mbarrier_init(smem.empty(s), Traits::kConsumerThreads);
     }
+    if constexpr (ComputeDq) {
+      for (int sb = 0; sb < Traits::kDqBuffers; ++sb)
+        tile::mbarrier_init(smem.dq_empty(sb), 1);  // the dQ warp's lane 0
+    }
     tile::fence_barrier_init();
   }
   __syncthreads();  // barriers initialised before anyone waits on them or TMA completes on them
@@ -177,6 +257,11 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
                             smem.full(s));
         }
       }
+    }
+    if constexpr (ComputeDq) {
+      // 24 registers are enough for this loop (no accumulators: the data moves smem -> L2).
+      if (thread / 32 == kBwdDqWarp)
+        bwd_dq_warp<Traits>(args, tma, smem, b, g, m_begin, m_count, iterations);
     }
     return;
   }
@@ -217,7 +302,6 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   for (int it = 0; it < iterations; ++it) {
     int const s = it % kStages;
     uint32_t const parity = (it / kStages) & 1;
-    int const h = g * args.group + it / m_count;
     int const q0 = (m_begin + it % m_count) * kTileQ;
     char* const q_smem = smem.q(s);
     char* const do_smem = smem.dout(s);
@@ -380,23 +464,32 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dq);
 
-      // dQ_accum[b, q0 + row, h, col] += the piece; rows past q_len are not touched.
+      // The piece into staging buffer it % 2 (row = query of the tile, column = head-dim index),
+      // once the dQ warp's reductions of tile it - 2 have read it. Every row is written (rows
+      // past q_len hold exact zeros, see the top of the file). This thread's values: rows q_row
+      // and q_row + 8 (half), columns db * 64 + 8 j + 2 (lane % 4), i.e. column block
+      // 2 db + j / 4, 16-byte chunk 2 (j % 4) + (lane % 4) / 2 of the row, bytes 8 (lane % 2) of
+      // it. q_row % 8 == lane / 4 for both halves, so the swizzled chunk is
+      // (2 (j % 4)) ^ (((lane / 2) % 2) ^ (lane / 4)): a warp's 8-byte stores cover 8 rows x 32
+      // bytes over all 32 banks twice (2 wavefronts, the minimum).
+      int const sb = it % Traits::kDqBuffers;
+      if (it >= Traits::kDqBuffers)
+        tile::mbarrier_wait(smem.dq_empty(sb),
+                            static_cast<uint32_t>(it / Traits::kDqBuffers - 1) & 1);
       int const q_row = qb * 64 + warp_in_group * 16 + (lane >> 2);
-      int64_t const row_stride = static_cast<int64_t>(p.num_heads) * kHeadDim;
-      float* const dq_base = args.dq_accum +
-                             ((static_cast<int64_t>(b) * p.max_q_len + q0) * p.num_heads + h) *
-                                 kHeadDim +
-                             db * 64 + (lane & 3) * 2;
+      uint32_t const dq_row = tile::shared_address(smem.dq(sb)) +
+                              db * 2 * Traits::kDqBlockBytes + q_row * 128 + (lane & 1) * 8;
+      uint32_t const chunk_xor = ((((lane >> 1) & 1) ^ (lane >> 2)) & 7) << 4;
       SIGATTN_PRAGMA_UNROLL
-      for (int half = 0; half < 2; ++half) {
-        int const r = q_row + half * 8;
-        if (q0 + r < len.q_len) {
-          float* const out = dq_base + r * row_stride;
-          SIGATTN_PRAGMA_UNROLL
-          for (int j = 0; j < 8; ++j)
-            red_add2(out + j * 8, acc_dq[4 * j + 2 * half], acc_dq[4 * j + 2 * half + 1]);
-        }
-      }
+      for (int half = 0; half < 2; ++half)
+        SIGATTN_PRAGMA_UNROLL
+        for (int j = 0; j < 8; ++j)
+          tile::st_shared_f32x2(dq_row + (j / 4) * Traits::kDqBlockBytes + half * 8 * 128 +
+                                    (chunk_xor ^ ((j % 4) * 32)),
+                                acc_dq[4 * j + 2 * half], acc_dq[4 * j + 2 * half + 1]);
+      // The writes are visible to the dQ warp's tensor reductions (async proxy), then it may go.
+      tile::fence_proxy_async_shared();
+      tile::named_barrier_arrive(BwdBarrier::kDqFull0 + sb, Traits::kConsumerThreads + 32);
     } else {
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dv);
