@@ -24,7 +24,8 @@
 #
 # Environment: SIGATTN_ARCHS (default "90a-real;80-real"), SIGATTN_BUILD_DIR (default build/gpu),
 # SUITE_JOBS (build jobs, default nproc), SUITE_CTEST_JOBS (default 4), SUITE_SANITIZER_TIMEOUT
-# (seconds per sanitizer run, default 300), SIGATTN_COMMIT (reported when git is unavailable).
+# (seconds per sanitizer run, default 300), SUITE_SANITIZE_TESTS (an extended regex: sanitize only
+# the GPU test executables whose path matches it; default all), SIGATTN_COMMIT (reported when git is unavailable).
 # Catch2 comes from .deps/catch2_*.deb (the machine has no network and no catch2 package).
 set -uo pipefail
 
@@ -191,9 +192,9 @@ step_sanitize() {
     return 1
   fi
   local exes
-  mapfile -t exes < <(gpu_tests)
+  mapfile -t exes < <(gpu_tests | grep -E -- "${SUITE_SANITIZE_TESTS:-.}")
   if [ ${#exes[@]} -eq 0 ]; then
-    note "sanitizer: no GPU tests"
+    note "sanitizer: no GPU tests${SUITE_SANITIZE_TESTS:+ matching '$SUITE_SANITIZE_TESTS'}"
     return 0
   fi
   for exe in "${exes[@]}"; do
