@@ -278,6 +278,9 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   constexpr int kSRegs = kTileQ / 2;    // S^T and dP^T: 64 keys x TileQ queries
   constexpr int kORegs = kHeadDim / 2;  // dK and dV: 64 keys x HeadDim
   constexpr int kPSteps = kTileQ / 16;  // k16 steps of dV += P^T dO and dK += dS^T Q
+  // The elementwise work in two passes overlapped with the products (64-query tiles), or in one
+  // after both (128-query tiles: no registers for P^T beside S^T, dP^T and both fragments).
+  constexpr bool kSplitPasses = kTileQ == 64;
   float acc_dk[kORegs];
   float acc_dv[kORegs];
   SIGATTN_PRAGMA_UNROLL
@@ -336,31 +339,26 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
                                        tile::k_major_desc<kTileQ>(do_smem, k), k > 0);
     tile::wgmma_commit();
 
-    // One fused pass per element (it keeps the live fp32 values to S^T and dP^T, which the
-    // 240-register budget of D = 64 needs): P^T = sigmoid(S^T * scale + bias), masked where a
-    // tile crosses a limit (q_len, kv_len or the causal diagonal): key row r of this thread sees
-    // the tile-relative query columns [lo[r], hi), hi from q_len, lo from the causal diagonal
-    // (query >= key - diag_offset), an empty range for a key past kv_len. Then
-    // dS^T = P^T (1 - P^T) dP^T * scale (a select keeps NaN from padded V rows out where P^T is
-    // 0), and both packed to 16 bits as the A fragments of the k16 steps kk (16 queries each).
-    tile::wgmma_wait<0>();
-    tile::fence_registers(acc_s);
-    tile::fence_registers(acc_dp);
+    // The elementwise work, P^T = sigmoid(S^T * scale + bias) and dS^T = P^T (1 - P^T) dP^T *
+    // scale, is masked where a tile crosses a limit (q_len, kv_len or the causal diagonal): key
+    // row r of this thread sees the tile-relative query columns [lo[r], hi), hi from q_len, lo
+    // from the causal diagonal (query >= key - diag_offset), an empty range for a key past
+    // kv_len. P^T and dS^T are packed to 16 bits as the A fragments of the k16 steps kk (16
+    // queries each).
     bool const masked = q0 + kTileQ > len.q_len || key0 + kTileKV > len.kv_len ||
                         (len.causal && key0 + kTileKV - 1 > q0 + len.diag_offset);
     int const col0 = (lane & 3) * 2;
     uint32_t p_frag[kPSteps][4];
     uint32_t ds_frag[kPSteps][4];
-    // The pass in two versions, masked and not: as one loop with the limits inside, the compiler
-    // evaluates the mask (two ISETP and two FSEL per element) in every tile. Without a mask no
-    // element is padding, so dP^T is finite and needs no select either (given finite V and dO in
-    // the real rows: an Inf there times a P that underflowed to 0 now gives NaN in dS instead of
-    // 0, as it would in any unfused implementation).
-    auto elementwise = [&](auto masked_tag) {
-      constexpr bool kMasked = decltype(masked_tag)::value;
-      int hi = kTileQ;
-      int lo[2] = {0, 0};
-      if constexpr (kMasked) {
+    // Each pass exists in two versions, masked and not: as one loop with the limits inside, the
+    // compiler evaluates the mask (two ISETP and two FSEL per element) in every tile. Without a
+    // mask no element is padding, so dP^T is finite and needs no select either (given finite V
+    // and dO in the real rows: an Inf there times a P that underflowed to 0 now gives NaN in dS
+    // instead of 0, as it would in any unfused implementation).
+    auto limits = [&](auto masked_tag, int& hi, int (&lo)[2]) {
+      hi = kTileQ;
+      lo[0] = lo[1] = 0;
+      if constexpr (decltype(masked_tag)::value) {
         hi = len.q_len - q0;
         SIGATTN_PRAGMA_UNROLL
         for (int r = 0; r < 2; ++r) {
@@ -368,6 +366,27 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
           lo[r] = key >= len.kv_len ? kTileQ : len.causal ? key - len.diag_offset - q0 : 0;
         }
       }
+    };
+    // P^T of element i (masked by a select, not a multiply: NaN from padded rows stays out).
+    auto sigmoid_at = [&](auto masked_tag, int i, int hi, int const (&lo)[2]) {
+      float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
+      if constexpr (decltype(masked_tag)::value) {
+        int const col = col0 + (i / 4) * 8 + (i & 1);
+        x = (col < lo[(i >> 1) & 1] || col >= hi) ? 0.0f : x;
+      }
+      return x;
+    };
+    // dS^T of element i from its P^T (a select keeps NaN from padded V rows out where P^T is 0).
+    auto grad_at = [&](auto masked_tag, float x, int i) {
+      float const grad = x * (1.0f - x) * acc_dp[i] * args.ds_scale;
+      return decltype(masked_tag)::value ? (x != 0.0f ? grad : 0.0f) : grad;
+    };
+    // The fused pass (one per element, both products waited for): it keeps the live fp32
+    // values to S^T and dP^T, which the 240-register budget of 128-query tiles (D = 64) needs.
+    auto fused_pass = [&](auto masked_tag) {
+      int hi;
+      int lo[2];
+      limits(masked_tag, hi, lo);
       SIGATTN_PRAGMA_UNROLL
       for (int kk = 0; kk < kPSteps; ++kk)
         SIGATTN_PRAGMA_UNROLL
@@ -377,43 +396,85 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
           SIGATTN_PRAGMA_UNROLL
           for (int e = 0; e < 2; ++e) {
             int const i = 8 * kk + 2 * r + e;
-            float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
-            if constexpr (kMasked) {
-              int const col = col0 + (i / 4) * 8 + (i & 1);
-              x = (col < lo[(i >> 1) & 1] || col >= hi) ? 0.0f : x;
-            }
-            pr[e] = x;
-            float const grad = x * (1.0f - x) * acc_dp[i] * args.ds_scale;
-            ds[e] = kMasked ? (x != 0.0f ? grad : 0.0f) : grad;
+            pr[e] = sigmoid_at(masked_tag, i, hi, lo);
+            ds[e] = grad_at(masked_tag, pr[e], i);
           }
           p_frag[kk][r] = detail::pack2<Element>(pr[0], pr[1]);
           ds_frag[kk][r] = detail::pack2<Element>(ds[0], ds[1]);
         }
     };
-    // (With 128-query tiles, D = 64, S^T and dP^T take twice the registers and a second version
-    // of the pass made ptxas spill 8-48 bytes: there the masked version serves every tile.)
-    if constexpr (kTileQ > 64) {
-      elementwise(std::true_type{});
-    } else if (masked) {
-      elementwise(std::true_type{});
+    // The split passes (64-query tiles): P^T as soon as S^T is done, into acc_s in place, while
+    // the tensor cores still run dP^T; dS^T once dP^T is done, while they run dV += P^T dO.
+    auto sigmoid_pass = [&](auto masked_tag) {
+      int hi;
+      int lo[2];
+      limits(masked_tag, hi, lo);
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kPSteps; ++kk)
+        SIGATTN_PRAGMA_UNROLL
+        for (int r = 0; r < 4; ++r) {
+          int const i = 8 * kk + 2 * r;
+          acc_s[i] = sigmoid_at(masked_tag, i, hi, lo);
+          acc_s[i + 1] = sigmoid_at(masked_tag, i + 1, hi, lo);
+          p_frag[kk][r] = detail::pack2<Element>(acc_s[i], acc_s[i + 1]);
+        }
+    };
+    auto grad_pass = [&](auto masked_tag) {
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kPSteps; ++kk)
+        SIGATTN_PRAGMA_UNROLL
+        for (int r = 0; r < 4; ++r) {
+          int const i = 8 * kk + 2 * r;
+          ds_frag[kk][r] = detail::pack2<Element>(grad_at(masked_tag, acc_s[i], i),
+                                                  grad_at(masked_tag, acc_s[i + 1], i + 1));
+        }
+    };
+    // dV += P^T dO, one commit group.
+    auto issue_dv = [&] {
+      tile::fence_registers(acc_dv);
+      tile::wgmma_fence();
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kPSteps; ++kk)
+        tile::Wgmma<Element, kHeadDim>::rs(acc_dv, p_frag[kk],
+                                           tile::n_major_desc<kTileQ>(do_smem, kk));
+      tile::wgmma_commit();
+    };
+
+    if constexpr (kSplitPasses) {
+      tile::wgmma_wait<1>();  // S^T is complete; dP^T may still run
+      tile::fence_registers(acc_s);
+      if (masked) {
+        sigmoid_pass(std::true_type{});
+      } else {
+        sigmoid_pass(std::false_type{});
+      }
+      issue_dv();
+      // dP^T is complete; dV may still run. (The wait in a basic block of its own: otherwise
+      // ptxas may hoist it above the sigmoid pass, see tile::wgmma_wait_in_own_block.)
+      tile::wgmma_wait_in_own_block<1>(masked);
+      tile::fence_registers(acc_s);
+      tile::fence_registers(acc_dp);
+      if (masked) {
+        grad_pass(std::true_type{});
+      } else {
+        grad_pass(std::false_type{});
+      }
     } else {
-      elementwise(std::false_type{});
+      tile::wgmma_wait<0>();
+      tile::fence_registers(acc_s);
+      tile::fence_registers(acc_dp);
+      // (With 128-query tiles, D = 64, S^T and dP^T take twice the registers and a second
+      // version of the pass made ptxas spill 8-48 bytes: the masked version serves every tile.)
+      fused_pass(std::true_type{});
+      issue_dv();
     }
 
-    // dV += P^T dO and dK += dS^T Q, one commit group.
-    tile::fence_registers(acc_dv);
-    tile::fence_registers(acc_dk);
-    tile::wgmma_fence();
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kPSteps; ++kk)
-      tile::Wgmma<Element, kHeadDim>::rs(acc_dv, p_frag[kk],
-                                         tile::n_major_desc<kTileQ>(do_smem, kk));
+    // dK += dS^T Q, one commit group.
     if constexpr (ComputeDq) {
       // dS^T to shared memory as [key][query] (buffer it % 2: the barrier of the previous
       // iteration ordered every consumer's dQ product of iteration it - 2 before these writes),
-      // while the dV product runs and before the dK product is issued: that one reads ds_frag as
-      // its A operand, and an issued wgmma's registers must not be accessed until it is waited
-      // for.
+      // before the dK product is issued: that one reads ds_frag as its A operand, and an issued
+      // wgmma's registers must not be accessed until it is waited for.
       char* const ds_smem = smem.ds(it & 1);
       SIGATTN_PRAGMA_UNROLL
       for (int kk = 0; kk < kPSteps; ++kk) {
@@ -430,6 +491,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       }
       tile::fence_proxy_async_shared();
     }
+    tile::fence_registers(acc_dk);
+    tile::wgmma_fence();
     SIGATTN_PRAGMA_UNROLL
     for (int kk = 0; kk < kPSteps; ++kk)
       tile::Wgmma<Element, kHeadDim>::rs(acc_dk, ds_frag[kk],
@@ -457,7 +520,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
                                         tile::n_major_desc<kTileKV>(b_base, kk), kk > 0);
       tile::wgmma_commit();
 
-      tile::wgmma_wait<1>();  // dV and dK products done: the Q/dO stage is free
+      tile::wgmma_wait<1>();  // dV and dK done (all but the dQ group): the Q/dO stage is free
       tile::fence_registers(acc_dv);
       tile::fence_registers(acc_dk);
       tile::mbarrier_arrive(smem.empty(s));
