@@ -648,3 +648,39 @@ TEST_CASE("forward: K and V broadcast over the batch (zero batch stride)",
     }
   }
 }
+
+// The Hopper forward's tile order under a causal mask (kernel/sm90/fwd_scheduler.cuh) is built by
+// every CTA on the device; test_scheduler checks the order's definition on the host, this case
+// the device builder's corners, in units of the registry row's query tile t (192 at D = 64, 128
+// at D = 128): 40 batch entries (warp 0's scans take two entries a lane), 35 levels (the level
+// scan takes two a lane too), the longest entries (1 and 3) 33 tiles long, so that no entry
+// reaches the top two levels, five entries without queries, equal q_lens (ties go by index), and
+// kv_len above, equal to and below q_len, and 0. A tile that the order misses keeps the NaN that
+// O was poisoned with. Short key ranges keep the fp64 reference at 1.4M to 1.7M (top-left) and
+// 0.9M (bottom-right) visible (query, key) pairs a call; most of the host's time goes to the
+// tensors of (35 t - 40) x 40 x 2 query rows.
+TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[forward][causal]") {
+  bool hopper = false;
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    if (c.path != Path::kHopper) continue;  // the portable forward has no tile order
+    hopper = true;
+    int32_t const t = c.tile.tile_q;
+    ProblemSpec s = base_spec(c);
+    s.batch = 40;
+    s.num_heads = s.num_kv_heads = 2;
+    s.max_q_len = 35 * t - 40;
+    s.max_kv_len = 700;
+    s.q_lens = {300, 33 * t - 50, 0,         33 * t - 100, 129,        1,   0,   193, 64,  191,
+                77,  0,           256,       128,          20 * t + 7, 12,  192, 383, 420, 1,
+                129, 37,          0,         511,          90,         350, 255, 64,  140, 3,
+                384, 129,         9 * t - 1, 20,           160,        0,   257, 45,  319, 100};
+    s.kv_lens = {300, 40,  77,  1,   700, 700, 0,   193, 200, 17,  77,  64,  1,   128,
+                 30,  640, 100, 0,   100, 0,   129, 699, 5,   100, 33,  120, 256, 64,
+                 500, 3,   64,  130, 64,  20,  161, 300, 1,   45,  319, 600};
+    for (Causal causal : {Causal::kTopLeft, Causal::kBottomRight}) {
+      s.causal = causal;
+      check_against_fp64(s, bar(c));
+    }
+  }
+  if (!hopper) WARN("no Hopper forward row runs here: the causal tile order is not checked");
+}
