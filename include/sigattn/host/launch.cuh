@@ -117,6 +117,25 @@ kernel::FwdArgs make_fwd_args(FwdParams const& p, int tile_q) {
   return args;
 }
 
+/// The backward kernels' arguments, for key-side tiles of tile_kv keys streaming query tiles of
+/// tile_q rows (one work tile per key tile of each (batch, kv head)).
+template <class Sigmoid>
+kernel::BwdArgs make_bwd_args(BwdParams const& bp, void* workspace, int tile_q, int tile_kv) {
+  FwdParams const& p = bp.fwd;
+  kernel::BwdArgs args{};
+  args.p = bp;
+  float const scale = effective_scale(p);
+  args.score_mul = scale * Sigmoid::kPrescale;
+  args.bias_mul = Sigmoid::kPrescale;
+  args.ds_scale = scale;
+  args.group = p.num_heads / p.num_kv_heads;
+  args.dq_accum = bp.deterministic ? nullptr : static_cast<float*>(workspace);
+  args.num_tiles_q = (p.max_q_len + tile_q - 1) / tile_q;
+  args.num_tiles_kv = (p.max_kv_len + tile_kv - 1) / tile_kv;
+  args.num_tiles = int64_t{args.num_tiles_kv} * p.batch * p.num_kv_heads;
+  return args;
+}
+
 template <class Traits, class Sigmoid>
 struct Sm80FwdTag {};
 
@@ -315,20 +334,11 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     if (r) r = prepare_bwd_query_side<DqTraits, Element, Sigmoid>(bp.deterministic, device);
     if (!r || dry_run) return r;
 
-    kernel::BwdArgs args{};
-    args.p = bp;
-    float const scale = effective_scale(p);
-    args.score_mul = scale * Sigmoid::kPrescale;
-    args.bias_mul = Sigmoid::kPrescale;
-    args.ds_scale = scale;
-    args.group = p.num_heads / p.num_kv_heads;
-    args.dq_accum = bp.deterministic ? nullptr : static_cast<float*>(workspace);
+    kernel::BwdArgs const args =
+        make_bwd_args<Sigmoid>(bp, workspace, Traits::kTileQ, Traits::kTileKV);
 
     if (Result z = clear_dq_accum(bp, workspace, stream); !z) return z;
     // Key side.
-    args.num_tiles_q = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
-    args.num_tiles_kv = (p.max_kv_len + Traits::kTileKV - 1) / Traits::kTileKV;
-    args.num_tiles = int64_t{args.num_tiles_kv} * p.batch * p.num_kv_heads;
     if (args.num_tiles > 0) {
       cudaLaunchConfig_t config = launch_config(
           args.num_tiles, Traits::kThreads,

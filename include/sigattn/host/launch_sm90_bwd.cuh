@@ -48,17 +48,8 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     if (r) r = prepare_bwd_query_side<DqTraits, Element, Sigmoid>(bp.deterministic, device);
     if (!r) return r;
 
-    kernel::BwdArgs args{};
-    args.p = bp;
-    float const scale = effective_scale(p);
-    args.score_mul = scale * Sigmoid::kPrescale;
-    args.bias_mul = Sigmoid::kPrescale;
-    args.ds_scale = scale;
-    args.group = p.num_heads / p.num_kv_heads;
-    args.dq_accum = bp.deterministic ? nullptr : static_cast<float*>(workspace);
-    args.num_tiles_q = (p.max_q_len + Traits::kTileQ - 1) / Traits::kTileQ;
-    args.num_tiles_kv = (p.max_kv_len + Traits::kTileKV - 1) / Traits::kTileKV;
-    args.num_tiles = int64_t{args.num_tiles_kv} * p.batch * p.num_kv_heads;
+    kernel::BwdArgs const args =
+        make_bwd_args<Sigmoid>(bp, workspace, Traits::kTileQ, Traits::kTileKV);
     // One CTA per key tile (its barriers are set up once): more tiles than a grid holds is
     // refused (the automatic path then takes the portable kernels, which loop).
     if (args.num_tiles > INT_MAX) return Result{Status::kErrorNotSupported, cudaSuccess};

@@ -431,14 +431,15 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
                                                   grad_at(masked_tag, acc_s[i + 1], i + 1));
         }
     };
-    // dV += P^T dO, one commit group.
-    auto issue_dv = [&] {
-      tile::fence_registers(acc_dv);
+    // acc += A B over the tile's queries, A from registers (k16 step kk: frag[kk]), B the
+    // N-major query tile b_smem; one commit group. dV += P^T dO and dK += dS^T Q.
+    auto issue_rs = [&](float(&acc)[kORegs], uint32_t const(&frag)[kPSteps][4],
+                        char const* b_smem) {
+      tile::fence_registers(acc);
       tile::wgmma_fence();
       SIGATTN_PRAGMA_UNROLL
       for (int kk = 0; kk < kPSteps; ++kk)
-        tile::Wgmma<Element, kHeadDim>::rs(acc_dv, p_frag[kk],
-                                           tile::n_major_desc<kTileQ>(do_smem, kk));
+        tile::Wgmma<Element, kHeadDim>::rs(acc, frag[kk], tile::n_major_desc<kTileQ>(b_smem, kk));
       tile::wgmma_commit();
     };
 
@@ -450,7 +451,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       } else {
         sigmoid_pass(std::false_type{});
       }
-      issue_dv();
+      issue_rs(acc_dv, p_frag, do_smem);  // dV += P^T dO
       // dP^T is complete; dV may still run. (The wait in a basic block of its own: otherwise
       // ptxas may hoist it above the sigmoid pass, see tile::wgmma_wait_in_own_block.)
       tile::wgmma_wait_in_own_block<1>(masked);
@@ -468,10 +469,9 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       // (With 128-query tiles, D = 64, S^T and dP^T take twice the registers and a second
       // version of the pass made ptxas spill 8-48 bytes: the masked version serves every tile.)
       fused_pass(std::true_type{});
-      issue_dv();
+      issue_rs(acc_dv, p_frag, do_smem);  // dV += P^T dO
     }
 
-    // dK += dS^T Q, one commit group.
     if constexpr (ComputeDq) {
       // dS^T to shared memory as [key][query] (buffer it % 2: the barrier of the previous
       // iteration ordered every consumer's dQ product of iteration it - 2 before these writes),
@@ -493,13 +493,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       }
       tile::fence_proxy_async_shared();
     }
-    tile::fence_registers(acc_dk);
-    tile::wgmma_fence();
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kPSteps; ++kk)
-      tile::Wgmma<Element, kHeadDim>::rs(acc_dk, ds_frag[kk],
-                                         tile::n_major_desc<kTileQ>(q_smem, kk));
-    tile::wgmma_commit();
+    issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
 
     if constexpr (ComputeDq) {
       char* const ds_smem = smem.ds(it & 1);
