@@ -377,8 +377,10 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       return x;
     };
     // dS^T of element i from its P^T (a select keeps NaN from padded V rows out where P^T is 0).
+    // P (1 - P) as one FMA, P - P * P with a single rounding: as accurate as the product of P and
+    // the exact 1 - P, and one instruction fewer.
     auto grad_at = [&](auto masked_tag, float x, int i) {
-      float const grad = x * (1.0f - x) * acc_dp[i] * args.ds_scale;
+      float const grad = fmaf(-x, x, x) * acc_dp[i] * args.ds_scale;
       return decltype(masked_tag)::value ? (x != 0.0f ? grad : 0.0f) : grad;
     };
     // The fused pass (one per element, both products waited for): it keeps the live fp32
