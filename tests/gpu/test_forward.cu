@@ -684,3 +684,33 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
   }
   if (!hopper) WARN("no Hopper forward row runs here: the causal tile order is not checked");
 }
+
+// A CTA of the Hopper forward issues the first product of its next work tile together with the
+// last product of the current one (the carry), and stages O in the Q buffer that the tile used.
+// This needs more work tiles than CTAs: about three per CTA here, consecutive ones of a CTA from
+// different (batch, head) pairs (the snake), with different lengths, biases and masks. The lengths
+// mix tiles in which every consumer warpgroup has real rows (they carry) with tiles in which one
+// has none (they do not), and sequences with no keys (no Q load at all) between them.
+TEST_CASE("forward: consecutive work tiles of a CTA (the carry)", "[forward][small][carry]") {
+  bool hopper = false;
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    if (c.path != Path::kHopper) continue;
+    hopper = true;
+    int sms = 0;
+    SIGATTN_TEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    ProblemSpec s = base_spec(c);
+    s.batch = 5;
+    s.max_q_len = s.max_kv_len = 200;
+    s.q_lens = {200, 150, 100, 70, 180};
+    s.kv_lens = {200, 190, 60, 0, 130};
+    int const q_tiles = (s.max_q_len + c.tile.tile_q - 1) / c.tile.tile_q;
+    s.num_kv_heads = (3 * sms + s.batch * q_tiles * 2 - 1) / (s.batch * q_tiles * 2);
+    s.num_heads = 2 * s.num_kv_heads;  // GQA: about 3 work tiles per CTA
+    INFO("heads " << s.num_heads << ", work tiles " << s.batch * s.num_heads * q_tiles);
+    for (Causal causal : {Causal::kNone, Causal::kBottomRight}) {
+      s.causal = causal;
+      check_against_fp64(s, bar(c));
+    }
+  }
+  if (!hopper) WARN("no Hopper forward row runs here: the carry is not checked");
+}

@@ -2,19 +2,22 @@
 // batch entry and head) in the length-aware order of fwd_scheduler.cuh.
 //
 // Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of each work
-// tile's Q tile (once the consumers have released the previous one: q_full / q_empty) and of every
-// K and V tile its rows need, into a ring of kStages stages (k_full / v_full complete on the TMA
-// bytes; k_empty / v_empty when every consumer thread has finished with that K or V tile: K is
-// released as soon as its S product is complete, V after its P V product, so the next K tile lands
-// a whole iteration ahead of its use). The ring runs on across work tiles.
+// tile's Q tile into one of two Q buffers (once the consumers have released that buffer: q_full /
+// q_empty per buffer) and of every K and V tile its rows need, into a ring of kStages stages
+// (k_full / v_full complete on the TMA bytes; k_empty / v_empty when every consumer thread has
+// finished with that K or V tile: K is released as soon as its S product is complete, V after
+// its P V product, so the next K tile lands a whole iteration ahead of its use). The ring runs on
+// across work tiles.
 //
 // Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma (both operands in shared
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
-// take turns issuing their products (fwd_consumer). O leaves through its own shared-memory buffer
-// when the traits stage it (kStagedO), so the next Q tile can land while the last products and the
-// stores of this one run; otherwise straight from the accumulator fragment.
+// take turns issuing their products (fwd_consumer). Across work tiles the same overlap holds: the
+// last P V of a tile goes out with S(0) of the CTA's next tile (from the other Q buffer), so a work
+// tile costs no unoverlapped first product and sigmoid. O then leaves through the tile's own Q
+// buffer (kStagedO), which its S products no longer read, and that buffer is released for the Q
+// tile after next; otherwise straight from the accumulator fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -42,12 +45,14 @@ constexpr int kBarrierTurn0 = 5;      // + consumer index: that warpgroup may is
 
 template <class Traits>
 struct FwdSmemLayout {
-  char* base;  // 1024-byte aligned: Q | O (if staged) | stage 0 K, V | stage 1 K, V | ... | tables
+  char* base;  // 1024-byte aligned: Q buffers | stage 0 K, V | stage 1 K, V | ... | tables
 
-  static constexpr uint32_t kStagesOffset = Traits::kQBytes + Traits::kOBytes;
+  static constexpr uint32_t kStagesOffset = Traits::kQBuffers * Traits::kQBytes;
 
-  SIGATTN_DEVICE char* q() const { return base; }
-  SIGATTN_DEVICE char* o() const { return base + Traits::kQBytes; }  // only with kStagedO
+  SIGATTN_HOST_DEVICE static constexpr uint32_t q_offset(int buffer) {
+    return buffer * Traits::kQBytes;
+  }
+  SIGATTN_DEVICE char* q(int buffer) const { return base + q_offset(buffer); }
   SIGATTN_HOST_DEVICE static constexpr uint32_t k_offset(int stage) {
     return kStagesOffset + (2 * stage) * Traits::kKVBytes;
   }
@@ -60,14 +65,14 @@ struct FwdSmemLayout {
     return reinterpret_cast<uint64_t*>(base + kStagesOffset +
                                        2 * Traits::kStages * Traits::kKVBytes);
   }
-  SIGATTN_DEVICE uint64_t* q_full() const { return barriers(); }
-  SIGATTN_DEVICE uint64_t* q_empty() const { return barriers() + 1; }
-  SIGATTN_DEVICE uint64_t* k_full(int s) const { return barriers() + 2 + s; }
-  SIGATTN_DEVICE uint64_t* v_full(int s) const { return barriers() + 2 + Traits::kStages + s; }
-  SIGATTN_DEVICE uint64_t* k_empty(int s) const { return barriers() + 2 + 2 * Traits::kStages + s; }
-  SIGATTN_DEVICE uint64_t* v_empty(int s) const { return barriers() + 2 + 3 * Traits::kStages + s; }
+  SIGATTN_DEVICE uint64_t* q_full(int buffer) const { return barriers() + buffer; }
+  SIGATTN_DEVICE uint64_t* q_empty(int buffer) const { return barriers() + 2 + buffer; }
+  SIGATTN_DEVICE uint64_t* k_full(int s) const { return barriers() + 4 + s; }
+  SIGATTN_DEVICE uint64_t* v_full(int s) const { return barriers() + 4 + Traits::kStages + s; }
+  SIGATTN_DEVICE uint64_t* k_empty(int s) const { return barriers() + 4 + 2 * Traits::kStages + s; }
+  SIGATTN_DEVICE uint64_t* v_empty(int s) const { return barriers() + 4 + 3 * Traits::kStages + s; }
   SIGATTN_DEVICE FwdScheduleSmem& schedule() const {
-    return *reinterpret_cast<FwdScheduleSmem*>(barriers() + 2 + 4 * Traits::kStages);
+    return *reinterpret_cast<FwdScheduleSmem*>(barriers() + 4 + 4 * Traits::kStages);
   }
 };
 
@@ -99,14 +104,16 @@ SIGATTN_DEVICE FwdTilePlan plan_fwd_tile(FwdArgs const& args, FwdScheduleSmem co
   return w;
 }
 
-/// Producer (one thread): for each of the CTA's work tiles, the Q tile once the consumers have
-/// released the previous one, then every visible K and V tile into the ring. The ring position
-/// runs on across work tiles, so the next tile's first loads overlap the current tile's tail.
+/// Producer (one thread): for each of the CTA's work tiles that has a visible key, its Q tile
+/// into the next Q buffer once the consumers have released that buffer, then every visible K and
+/// V tile into the ring. The ring position runs on across work tiles, so the next tile's first
+/// loads overlap the current tile's tail.
 template <class Traits>
 SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
                                  FwdSmemLayout<Traits> const& smem) {
   constexpr int kBlocks = Traits::kHeadDim / 64;
   constexpr int kStages = Traits::kStages;
+  constexpr int kQBuffers = Traits::kQBuffers;
   int kv_iter = 0;
   int q_loads = 0;
   for (int k = 0;; ++k) {
@@ -115,11 +122,13 @@ SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
     FwdTilePlan const w = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
     if (w.n_tiles == 0) continue;
     int const hk = w.tc.h / args.group;
-    if (q_loads > 0) tile::mbarrier_wait(smem.q_empty(), (q_loads - 1) & 1);
-    tile::mbarrier_arrive_expect_tx(smem.q_full(), Traits::kQBytes);
+    int const qb = q_loads % kQBuffers;
+    if (q_loads >= kQBuffers)
+      tile::mbarrier_wait(smem.q_empty(qb), ((q_loads / kQBuffers) - 1) & 1);
+    tile::mbarrier_arrive_expect_tx(smem.q_full(qb), Traits::kQBytes);
     for (int blk = 0; blk < kBlocks; ++blk)
-      tile::tma_load_4d(smem.q() + blk * Traits::kTileQ * 128, &tma.q_map, blk * 64, w.row0, w.tc.h,
-                        w.tc.b, smem.q_full());
+      tile::tma_load_4d(smem.q(qb) + blk * Traits::kTileQ * 128, &tma.q_map, blk * 64, w.row0,
+                        w.tc.h, w.tc.b, smem.q_full(qb));
     ++q_loads;
     for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
       int const s = kv_iter % kStages;
@@ -139,11 +148,28 @@ SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
   }
 }
 
+/// What the sigmoid of a work tile's scores needs: its lengths, first row, bias, and the first
+/// key that some row of the tile cannot see (tiles below it need no mask).
+struct FwdTileScores {
+  SeqLens len;
+  int row0;
+  int unmasked_end;
+  float bias_t;
+};
+
+SIGATTN_DEVICE FwdTileScores tile_scores(FwdArgs const& args, FwdTilePlan const& w) {
+  return {w.len, w.row0, w.len.key_end(w.row0),
+          read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul};
+}
+
 /// Consumer warpgroup `consumer` (64 query rows of every work tile). Per key tile n the order is
 ///   issue S(n+1) = Q K(n+1)^T;  issue O += P(n) V(n);  wait S(n+1);  P(n+1) = sigmoid(S(n+1))
 ///   in fp32, in place;  wait the PV product;  release stage n;  pack P(n+1) to 16 bits,
 /// so the sigmoid of one tile runs on the FMA and MUFU pipes while the tensor cores work on the
-/// previous tile's P V (and the other consumer warpgroup's products fill the gaps).
+/// previous tile's P V (and the other consumer warpgroups' products fill the gaps). The same
+/// holds across work tiles: with two Q buffers, the last P V of a work tile is issued together
+/// with S(0) of the CTA's next work tile, whose sigmoid then runs while that P V does, and the
+/// finished tile's O is stored after it ("carried": the next tile begins with P(0) in registers).
 template <class Traits, class Sigmoid>
 SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> const& smem) {
   using Element = typename Traits::Element;
@@ -151,10 +177,14 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
   constexpr int kTileQ = Traits::kTileQ;
   constexpr int kTileKV = Traits::kTileKV;
   constexpr int kStages = Traits::kStages;
+  constexpr int kQBuffers = Traits::kQBuffers;
   constexpr int kSRegs = kTileKV / 2;
   constexpr int kORegs = kHeadDim / 2;
   constexpr int kPSteps = kTileKV / 16;
   constexpr int kChunksPerRow = kHeadDim / 8;
+  // Rows a work tile needs so that every consumer warpgroup has a real row (only such tiles
+  // take part in the carry, so that the warpgroups' turns stay in step; see below).
+  constexpr int kAllWorkRows = (Traits::kConsumers - 1) * 64 + 1;
 
   FwdParams const& p = args.p;
   int const thread = threadIdx.x;
@@ -167,18 +197,18 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
   int const warp_in_group = (thread / 32) & 3;
   // This thread's two query rows (tile-relative) in every accumulator fragment.
   int const frag_row = consumer * 64 + warp_in_group * 16 + (lane >> 2);
-  char* const o_smem = smem.o();  // (only read when O is staged: kStagedO)
   // wgmma descriptors are formed from the shared address of the block / 16 plus a tile's byte
   // offset / 16: one 32-bit value stays live instead of a 64-bit descriptor per operand.
   uint32_t const smem_units = tile::shared_address(smem.base) >> 4;
-  uint32_t const q_offset = consumer * 64 * 128;  // this warpgroup's 64 rows of the Q tile
+  uint32_t const q_rows_offset = consumer * 64 * 128;  // this warpgroup's 64 rows of a Q tile
 
   // Ping-pong between the consumer warpgroups: each issues its batch of products (S(n+1) and
   // P(n) V(n)) only after the previous warpgroup has issued its own, so the tensor cores run the
   // warpgroups' batches back to back while the others compute their sigmoids. Warpgroup c waits
   // on barrier kBarrierTurn0 + c and then passes the turn to c + 1 (bar.arrive); the last one
   // hands the first turn out at the start, and the first one takes that extra turn back at the
-  // end, so every barrier phase completes.
+  // end, so every barrier phase completes. Every warpgroup takes the same number of turns per
+  // work tile: n_tiles, plus one for S(0) unless it was carried in.
   // (The barrier ids are derived from threadIdx.x at each use rather than kept live across the
   // work-tile loop, where every register is taken.)
   auto turn_wait = [] {
@@ -190,13 +220,67 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
   };
   if (consumer == Traits::kConsumers - 1) turn_pass();
 
+  float acc_s[kSRegs];
+  uint32_t p_frag[kPSteps][4];
+
+  auto issue_s = [&](int stage, int q_buffer) {
+    tile::fence_registers(acc_s);
+    tile::wgmma_fence();
+    uint32_t const q_offset = smem.q_offset(q_buffer) + q_rows_offset;
+    uint32_t const k_offset = smem.k_offset(stage);
+    SIGATTN_PRAGMA_UNROLL
+    for (int k = 0; k < kHeadDim / 16; ++k)
+      tile::Wgmma<Element, kTileKV>::ss(
+          acc_s,
+          tile::smem_desc_from_units<16>(smem_units +
+                                         ((q_offset + tile::k_major_step<kTileQ>(k)) >> 4)),
+          tile::smem_desc_from_units<16>(smem_units +
+                                         ((k_offset + tile::k_major_step<kTileKV>(k)) >> 4)),
+          k > 0);
+    tile::wgmma_commit();
+  };
+  // P = sigmoid(S * scale + bias) in place; masked only in a tile that crosses a limit. The
+  // two cases are separate loops: written as one loop with a condition inside, the compiler
+  // if-converts the mask into every tile (an ISETP and an FSEL per score, on the ALU pipe
+  // that the sigmoid's own select already loads; ncu: ALU the busiest pipe at D = 64).
+  auto sigmoid_tile = [&](FwdTileScores const& ts, int key0) {
+    tile::fence_registers(acc_s);
+    if (key0 + kTileKV > ts.unmasked_end) {
+      // (Derived here rather than kept live across the loop.)
+      int const key_end_row[2] = {ts.len.key_end(ts.row0 + frag_row),
+                                  ts.len.key_end(ts.row0 + frag_row + 8)};
+      SIGATTN_PRAGMA_UNROLL
+      for (int i = 0; i < kSRegs; ++i) {
+        float const x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, ts.bias_t));
+        int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
+        acc_s[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : x;
+      }
+    } else {
+      SIGATTN_PRAGMA_UNROLL
+      for (int i = 0; i < kSRegs; ++i)
+        acc_s[i] = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, ts.bias_t));
+    }
+  };
+  auto pack_p = [&] {
+    SIGATTN_PRAGMA_UNROLL
+    for (int kk = 0; kk < kPSteps; ++kk) {
+      p_frag[kk][0] = detail::pack2<Element>(acc_s[8 * kk + 0], acc_s[8 * kk + 1]);
+      p_frag[kk][1] = detail::pack2<Element>(acc_s[8 * kk + 2], acc_s[8 * kk + 3]);
+      p_frag[kk][2] = detail::pack2<Element>(acc_s[8 * kk + 4], acc_s[8 * kk + 5]);
+      p_frag[kk][3] = detail::pack2<Element>(acc_s[8 * kk + 6], acc_s[8 * kk + 7]);
+    }
+  };
+
   int kv_iter = 0;
-  int q_loads = 0;
+  int q_tiles_begun = 0;  // work tiles with a visible key so far: the Q buffer and its phase
+  bool carried = false;   // this tile's S(0) was issued by the previous one; P(0) is in p_frag
   for (int k = 0;; ++k) {
     int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
     if (pos >= args.num_tiles) break;
     FwdTilePlan const w = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
-    if (w.q_rows == 0) {  // a query tile past q_len only writes zeros (its 64 rows per group)
+    if (w.n_tiles == 0) {
+      // A query tile past q_len, or one whose rows see no key (kv_len = 0): O is zero, and
+      // nothing was loaded for it. This warpgroup writes its 64 rows.
       Element* const o = static_cast<Element*>(p.o) + w.tc.b * p.o_stride.batch +
                          w.tc.h * p.o_stride.head + w.row0 * p.o_stride.token;
       for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
@@ -207,161 +291,157 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       }
       continue;
     }
+    int const q_buffer = q_tiles_begun % kQBuffers;
+    uint32_t const q_parity = (q_tiles_begun / kQBuffers) & 1;
+    ++q_tiles_begun;
 
     float acc_o[kORegs];
     SIGATTN_PRAGMA_UNROLL
     for (int i = 0; i < kORegs; ++i) acc_o[i] = 0.0f;
 
-    if (w.n_tiles > 0) {
-      SeqLens const& len = w.len;
-      int const unmasked_end = len.key_end(w.row0);
-      float const bias_t = read_bias(p, w.tc.b, len.kv_len) * args.bias_mul;
-      float acc_s[kSRegs];
-      uint32_t p_frag[kPSteps][4];
-
-      auto issue_s = [&](int stage) {
-        tile::fence_registers(acc_s);
-        tile::wgmma_fence();
-        uint32_t const k_offset = smem.k_offset(stage);
-        SIGATTN_PRAGMA_UNROLL
-        for (int k = 0; k < kHeadDim / 16; ++k)
-          tile::Wgmma<Element, kTileKV>::ss(
-              acc_s,
-              tile::smem_desc_from_units<16>(smem_units +
-                                             ((q_offset + tile::k_major_step<kTileQ>(k)) >> 4)),
-              tile::smem_desc_from_units<16>(smem_units +
-                                             ((k_offset + tile::k_major_step<kTileKV>(k)) >> 4)),
-              k > 0);
-        tile::wgmma_commit();
-      };
-      // P = sigmoid(S * scale + bias) in place; masked only in a tile that crosses a limit. The
-      // two cases are separate loops: written as one loop with a condition inside, the compiler
-      // if-converts the mask into every tile (an ISETP and an FSEL per score, on the ALU pipe
-      // that the sigmoid's own select already loads; ncu: ALU the busiest pipe at D = 64).
-      auto sigmoid_tile = [&](int key0) {
-        tile::fence_registers(acc_s);
-        if (key0 + kTileKV > unmasked_end) {
-          // (Derived here rather than kept live across the loop.)
-          int const key_end_row[2] = {len.key_end(w.row0 + frag_row),
-                                      len.key_end(w.row0 + frag_row + 8)};
-          SIGATTN_PRAGMA_UNROLL
-          for (int i = 0; i < kSRegs; ++i) {
-            float const x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
-            int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
-            acc_s[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : x;
-          }
-        } else {
-          SIGATTN_PRAGMA_UNROLL
-          for (int i = 0; i < kSRegs; ++i)
-            acc_s[i] = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
+    FwdTileScores const ts = tile_scores(args, w);
+    // V(n) ready for its product: landed, and zeroed past kv_len in the tile that crosses it.
+    auto wait_v = [&](int n) {
+      int const stage = kv_iter % kStages;
+      int const key0 = n * kTileKV;
+      tile::mbarrier_wait(smem.v_full(stage), (kv_iter / kStages) & 1);
+      if (key0 + kTileKV > ts.len.kv_len) {
+        // The tile that crosses kv_len: zero V's padded rows (all consumers share the work),
+        // make the writes visible to the tensor cores, and let every consumer see them.
+        int const first = max(ts.len.kv_len - key0, 0);
+        int const chunks = (kTileKV - first) * kChunksPerRow;
+        for (int idx = consumer_thread; idx < chunks; idx += Traits::kConsumerThreads) {
+          int const r = first + idx / kChunksPerRow;
+          int const col = (idx % kChunksPerRow) * 8;
+          *reinterpret_cast<uint4*>(smem.v(stage) + tile::swizzled_block_offset<kTileKV>(
+                                                        r, col)) = make_uint4(0, 0, 0, 0);
         }
-      };
-      auto pack_p = [&] {
-        SIGATTN_PRAGMA_UNROLL
-        for (int kk = 0; kk < kPSteps; ++kk) {
-          p_frag[kk][0] = detail::pack2<Element>(acc_s[8 * kk + 0], acc_s[8 * kk + 1]);
-          p_frag[kk][1] = detail::pack2<Element>(acc_s[8 * kk + 2], acc_s[8 * kk + 3]);
-          p_frag[kk][2] = detail::pack2<Element>(acc_s[8 * kk + 4], acc_s[8 * kk + 5]);
-          p_frag[kk][3] = detail::pack2<Element>(acc_s[8 * kk + 6], acc_s[8 * kk + 7]);
-        }
-      };
+        tile::fence_proxy_async_shared();
+        tile::named_barrier_sync(kBarrierConsumers, Traits::kConsumerThreads);
+      }
+    };
+    // With O staged in the Q buffer, the buffer is released after the epilogue; otherwise as
+    // soon as the tile's last S product is complete.
+    auto release_q_after_s = [&](int buffer) {
+      if constexpr (!Traits::kStagedO) tile::mbarrier_arrive(smem.q_empty(buffer));
+    };
 
-      // V(n) ready for its product: landed, and zeroed past kv_len in the tile that crosses it.
-      auto wait_v = [&](int n) {
+    if (!carried) tile::mbarrier_wait(smem.q_full(q_buffer), q_parity);
+    if (consumer * 64 >= w.q_rows) {
+      // All 64 rows of this warpgroup are past q_len (the last query tile of a sequence whose
+      // length is not a tile multiple): no products and no sigmoid, only the barrier steps of a
+      // working warpgroup in the same order (each release after the matching wait, the turns
+      // and the V-zeroing barrier as many times), so that the other warpgroups run alone on
+      // the tensor cores. Its O rows are padding and are written as zeros below. Such a tile
+      // neither carries in nor out (kAllWorkRows), so the turns are those of a plain tile.
+      for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
         int const stage = kv_iter % kStages;
-        int const key0 = n * kTileKV;
-        tile::mbarrier_wait(smem.v_full(stage), (kv_iter / kStages) & 1);
-        if (key0 + kTileKV > len.kv_len) {
-          // The tile that crosses kv_len: zero V's padded rows (all consumers share the work),
-          // make the writes visible to the tensor cores, and let every consumer see them.
-          int const first = max(len.kv_len - key0, 0);
-          int const chunks = (kTileKV - first) * kChunksPerRow;
-          for (int idx = consumer_thread; idx < chunks; idx += Traits::kConsumerThreads) {
-            int const r = first + idx / kChunksPerRow;
-            int const col = (idx % kChunksPerRow) * 8;
-            *reinterpret_cast<uint4*>(smem.v(stage) + tile::swizzled_block_offset<kTileKV>(
-                                                          r, col)) = make_uint4(0, 0, 0, 0);
-          }
-          tile::fence_proxy_async_shared();
-          tile::named_barrier_sync(kBarrierConsumers, Traits::kConsumerThreads);
-        }
-      };
-      tile::mbarrier_wait(smem.q_full(), q_loads & 1);
-      ++q_loads;
-      if (consumer * 64 >= w.q_rows) {
-        // All 64 rows of this warpgroup are past q_len (the last query tile of a sequence whose
-        // length is not a tile multiple): no products and no sigmoid, only the barrier steps of a
-        // working warpgroup in the same order (each release after the matching wait, the turns
-        // and the V-zeroing barrier as many times), so that the other warpgroups run alone on
-        // the tensor cores. Its O rows are padding and are written as zeros below.
-        for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
-          int const stage = kv_iter % kStages;
-          tile::mbarrier_wait(smem.k_full(stage), (kv_iter / kStages) & 1);
-          if (n == 0) {  // the turn of S(0)
-            turn_wait();
-            turn_pass();
-          }
-          tile::mbarrier_arrive(smem.k_empty(stage));
-          if (n + 1 == w.n_tiles) tile::mbarrier_arrive(smem.q_empty());
-          wait_v(n);
-          turn_wait();  // the turn of S(n + 1) with P(n) V(n), or of the last P V
+        tile::mbarrier_wait(smem.k_full(stage), (kv_iter / kStages) & 1);
+        if (n == 0) {  // the turn of S(0)
+          turn_wait();
           turn_pass();
-          tile::mbarrier_arrive(smem.v_empty(stage));
         }
-      } else {
+        tile::mbarrier_arrive(smem.k_empty(stage));
+        if (n + 1 == w.n_tiles) release_q_after_s(q_buffer);
+        wait_v(n);
+        turn_wait();  // the turn of S(n + 1) with P(n) V(n), or of the last P V
+        turn_pass();
+        tile::mbarrier_arrive(smem.v_empty(stage));
+      }
+    } else {
+      // The carry: this tile's last P V goes out with S(0) of the CTA's next work tile when
+      // there is a second Q buffer and every warpgroup has real rows in both tiles. The decision
+      // is the same in every warpgroup, so their turns stay in step (an idle warpgroup never
+      // carries).
+      bool carry = false;
+      int k_next = 0;
+      if constexpr (kQBuffers == 2) {
+        if (w.q_rows >= kAllWorkRows) {
+          for (int kn = k + 1;; ++kn) {
+            int64_t const pos_next = snake_position(kn, blockIdx.x, gridDim.x);
+            if (pos_next >= args.num_tiles) break;
+            FwdTilePlan const wn = plan_fwd_tile<Traits>(args, smem.schedule(), pos_next);
+            if (wn.n_tiles > 0) {
+              carry = wn.q_rows >= kAllWorkRows;
+              k_next = kn;
+              break;
+            }
+          }
+        }
+      }
+      int const q_buffer_next = q_tiles_begun % kQBuffers;
+      uint32_t const q_parity_next = (q_tiles_begun / kQBuffers) & 1;
+
+      if (!carried) {
         // Prologue: S(0) and its sigmoid.
         tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
         turn_wait();
-        issue_s(kv_iter % kStages);
+        issue_s(kv_iter % kStages, q_buffer);
         turn_pass();
         tile::wgmma_wait<0>();
         tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
-        if (w.n_tiles == 1) tile::mbarrier_arrive(smem.q_empty());
-        sigmoid_tile(0);
+        if (w.n_tiles == 1) release_q_after_s(q_buffer);
+        sigmoid_tile(ts, 0);
         pack_p();
+      }
 
-        // O += P(n) V(n), asynchronously.
-        auto issue_pv = [&] {
-          int const stage = kv_iter % kStages;
-          tile::fence_registers(acc_o);
-          tile::wgmma_fence();
-          uint32_t const v_offset = smem.v_offset(stage);
-          SIGATTN_PRAGMA_UNROLL
-          for (int kk = 0; kk < kPSteps; ++kk)
-            tile::Wgmma<Element, kHeadDim>::rs(
-                acc_o, p_frag[kk],
-                tile::smem_desc_from_units<kTileKV * 128>(
-                    smem_units + ((v_offset + tile::n_major_step(kk)) >> 4)));
-          tile::wgmma_commit();
-        };
+      // O += P(n) V(n), asynchronously.
+      auto issue_pv = [&] {
+        int const stage = kv_iter % kStages;
+        tile::fence_registers(acc_o);
+        tile::wgmma_fence();
+        uint32_t const v_offset = smem.v_offset(stage);
+        SIGATTN_PRAGMA_UNROLL
+        for (int kk = 0; kk < kPSteps; ++kk)
+          tile::Wgmma<Element, kHeadDim>::rs(
+              acc_o, p_frag[kk],
+              tile::smem_desc_from_units<kTileKV * 128>(
+                  smem_units + ((v_offset + tile::n_major_step(kk)) >> 4)));
+        tile::wgmma_commit();
+      };
 
-        // Every tile but the last: S(n+1) and P(n) V(n) in flight together. (No condition around
-        // the wgmma issues, so ptxas can see which group each wait retires and keeps the two
-        // products asynchronous: no "wgmma serialized" warning; the one branch, around the
-        // last wait, has a wait on both sides.)
-        SIGATTN_PRAGMA_NO_UNROLL
-        for (int n = 0; n + 1 < w.n_tiles; ++n, ++kv_iter) {
-          int const stage = kv_iter % kStages;
-          int const next = kv_iter + 1;
-          tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
-          wait_v(n);
-          turn_wait();
-          issue_s(next % kStages);
-          issue_pv();
-          turn_pass();
-          tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
-          tile::mbarrier_arrive(smem.k_empty(next % kStages));
-          if (n + 2 == w.n_tiles) tile::mbarrier_arrive(smem.q_empty());  // last use of Q
-          sigmoid_tile((n + 1) * kTileKV);
-          // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
-          // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
-          // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
-          tile::wgmma_wait_in_own_block<0>(args.num_tiles > 0);
-          tile::fence_registers(acc_o);
-          tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
-          pack_p();
+      // S(n+1) and P(n) V(n) in flight together, for every key tile but the last, and with a
+      // carry for the last as well, S(n+1) then being S(0) of the next work tile (its Q buffer,
+      // its scores; the K/V ring runs on). (No condition around the wgmma issues, so ptxas can
+      // see which group each wait retires and keeps the two products asynchronous: no "wgmma
+      // serialized" warning; the one branch, around the last wait, has a wait on both sides.)
+      FwdTileScores ts_s = ts;  // the tile whose scores S(n+1) holds
+      int const n_iter = w.n_tiles - 1 + (carry ? 1 : 0);
+      SIGATTN_PRAGMA_NO_UNROLL
+      for (int n = 0; n < n_iter; ++n, ++kv_iter) {
+        int const stage = kv_iter % kStages;
+        int const next = kv_iter + 1;
+        bool const into_next_tile = n + 1 == w.n_tiles;  // the carry
+        if (into_next_tile) tile::mbarrier_wait(smem.q_full(q_buffer_next), q_parity_next);
+        tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
+        wait_v(n);
+        turn_wait();
+        issue_s(next % kStages, into_next_tile ? q_buffer_next : q_buffer);
+        issue_pv();
+        turn_pass();
+        tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
+        tile::mbarrier_arrive(smem.k_empty(next % kStages));
+        int key0_s = (n + 1) * kTileKV;
+        if (into_next_tile) {
+          FwdTilePlan const wn = plan_fwd_tile<Traits>(
+              args, smem.schedule(), snake_position(k_next, blockIdx.x, gridDim.x));
+          ts_s = tile_scores(args, wn);
+          key0_s = 0;
+          if (wn.n_tiles == 1) release_q_after_s(q_buffer_next);  // its last use of Q
+        } else if (n + 2 == w.n_tiles) {
+          release_q_after_s(q_buffer);  // last use of Q
         }
-        // The last tile.
+        sigmoid_tile(ts_s, key0_s);
+        // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
+        // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
+        // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
+        tile::wgmma_wait_in_own_block<0>(args.num_tiles > 0);
+        tile::fence_registers(acc_o);
+        tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
+        pack_p();
+      }
+      if (!carry) {
+        // The last key tile's P V alone.
         wait_v(w.n_tiles - 1);
         turn_wait();
         issue_pv();
@@ -371,18 +451,22 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
         ++kv_iter;
       }
+      carried = carry;
     }
 
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again rather than kept
     // live across the main loop, whose registers are all taken.)
+    FwdTilePlan const e =
+        plan_fwd_tile<Traits>(args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
+    Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
+                            e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
     if constexpr (Traits::kStagedO) {
-      // O through this warpgroup's rows of the O buffer, then 16-byte stores. The first barrier
-      // keeps the previous tile's reads of the buffer ahead of these writes.
+      // O through this warpgroup's own rows of the tile's Q buffer (no other warpgroup reads
+      // them, and its own S products are complete), then 16-byte stores. The first barrier
+      // keeps every warp's last S product ahead of the writes; the buffer is released after
+      // the reads, behind a proxy fence, since the next Q tile lands in it by TMA.
+      char* const o_smem = smem.q(q_buffer);
       tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
-      FwdTilePlan const e =
-          plan_fwd_tile<Traits>(args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
-      Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
-                              e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
       SIGATTN_PRAGMA_UNROLL
       for (int j = 0; j < kORegs / 4; ++j) {
         int const col = j * 8 + (lane & 3) * 2;
@@ -402,13 +486,11 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
           v = *reinterpret_cast<uint4 const*>(o_smem + tile::swizzled_block_offset<kTileQ>(r, col));
         *reinterpret_cast<uint4*>(o_tile + r * p.o_stride.token + col) = v;
       }
+      tile::fence_proxy_async_shared();
+      tile::mbarrier_arrive(smem.q_empty(q_buffer));
     } else {
       // Straight from the accumulator fragment: each thread stores its two rows, 4 bytes per
       // column pair (the four threads of a quad cover 16 contiguous bytes of a row).
-      FwdTilePlan const e =
-          plan_fwd_tile<Traits>(args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
-      Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
-                              e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
       SIGATTN_PRAGMA_UNROLL
       for (int half = 0; half < 2; ++half) {
         int const r = frag_row + 8 * half;
@@ -434,8 +516,10 @@ SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, c
 #if SIGATTN_ARCH_SM90A
   FwdSmemLayout<Traits> const smem{tile::align_shared_1024(smem_raw)};
   if (threadIdx.x == 0) {
-    tile::mbarrier_init(smem.q_full(), 1);
-    tile::mbarrier_init(smem.q_empty(), Traits::kConsumerThreads);
+    for (int b = 0; b < Traits::kQBuffers; ++b) {
+      tile::mbarrier_init(smem.q_full(b), 1);
+      tile::mbarrier_init(smem.q_empty(b), Traits::kConsumerThreads);
+    }
     for (int s = 0; s < Traits::kStages; ++s) {
       tile::mbarrier_init(smem.k_full(s), 1);
       tile::mbarrier_init(smem.v_full(s), 1);

@@ -11,10 +11,12 @@ namespace sigattn::kernel::sm90 {
 /// One producer warpgroup (one thread issues the TMA loads) and TileQ / 64 consumer warpgroups of
 /// 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
 /// `Stages` shared-memory stages guarded by mbarriers. Every tile is stored as 64-column,
-/// 128-byte-swizzled blocks (tile/wgmma.cuh). O leaves through a shared-memory staging buffer of
-/// its own when `PreferStagedO` and the buffer fits beside the stages (kStagedO); otherwise each
+/// 128-byte-swizzled blocks (tile/wgmma.cuh). Q tiles alternate between two buffers when both fit
+/// beside the stages (kQBuffers), so that the next work tile's first product can be issued with
+/// the last product of the current one. O leaves through its own tile's Q buffer, which is dead
+/// once the tile's last S product is complete, when `PreferStagedO` (kStagedO); otherwise each
 /// thread stores its accumulator fragment straight to global memory (4-byte stores, once per
-/// work tile), which frees TileQ * HeadDim * 2 bytes for larger key tiles.
+/// work tile).
 template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages,
           bool PreferStagedO = true>
 struct FwdTraits {
@@ -33,16 +35,16 @@ struct FwdTraits {
 
   static constexpr int kQBytes = TileQ * HeadDim * 2;
   static constexpr int kKVBytes = TileKV * HeadDim * 2;  // one K or one V tile
-  static constexpr int kBarrierBytes = 8 * (2 + 4 * Stages);
-  // Everything but the O staging buffer: the barriers and the tile order's tables
-  // (fwd_scheduler.cuh) follow the tiles, and the base is aligned to 1024 bytes at run time.
-  static constexpr int kFixedBytes = kQBytes + 2 * Stages * kKVBytes + kBarrierBytes +
+  static constexpr int kBarrierBytes = 8 * (4 + 4 * Stages);
+  // Everything but the Q buffers: the barriers and the tile order's tables (fwd_scheduler.cuh)
+  // follow the tiles, and the base is aligned to 1024 bytes at run time.
+  static constexpr int kOtherBytes = 2 * Stages * kKVBytes + kBarrierBytes +
                                      static_cast<int>(sizeof(FwdScheduleSmem)) + 1024;
   static constexpr int kSmemLimit = 227 * 1024;
-  static constexpr bool kStagedO = PreferStagedO && kFixedBytes + kQBytes <= kSmemLimit;
-  static constexpr int kOBytes = kStagedO ? kQBytes : 0;
-  // Tiles first (Q, the O staging buffer if any, the K/V stages; each 1024-byte aligned).
-  static constexpr int kSmemBytes = kFixedBytes + kOBytes;
+  static constexpr int kQBuffers = kOtherBytes + 2 * kQBytes <= kSmemLimit ? 2 : 1;
+  static constexpr bool kStagedO = PreferStagedO;
+  // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
+  static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128");
   static_assert(TileQ % 64 == 0 && (kConsumers == 2 || kConsumers == 3), "2 or 3 consumers");
