@@ -1,7 +1,9 @@
 // Hopper forward shapes that no registry row names, as bench/tune times them: O stored straight
-// from the accumulator fragment (FwdTraits<..., PreferStagedO = false>) and 160- and 176-key tiles
-// (the N = 160 / 176 wgmma wrappers), against the fp64 CPU reference on the length cases of
-// test_forward. Runs on compute capability 9.0 only (elsewhere it warns and checks nothing).
+// from the accumulator fragment (FwdTraits<..., PreferStagedO = false>), 160- and 176-key tiles
+// (the N = 160 / 176 wgmma wrappers), and tiles with one Q buffer (no room for two beside the
+// stages: no carry between work tiles, O staged in that buffer or stored from registers), against
+// the fp64 CPU reference on the length cases of test_forward. Runs on compute capability 9.0 only
+// (elsewhere it warns and checks nothing).
 #include <catch2/catch.hpp>
 #include <sigattn/sigattn.cuh>
 #include <vector>
@@ -51,12 +53,19 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
   using DirectO = FwdTraits<128, __nv_bfloat16, 128, 128, 2, false>;
   using Keys160 = FwdTraits<128, __nv_bfloat16, 128, 160, 2>;
   using Keys176 = FwdTraits<128, __nv_bfloat16, 128, 176, 2>;
+  using Keys176DirectO = FwdTraits<128, __nv_bfloat16, 128, 176, 2, false>;
   Shape const shapes[] = {
       {"128 x 128, O from registers", &detail::launch_sm90_fwd_traits<DirectO>, DirectO::kStagedO},
       {"128 x 160", &detail::launch_sm90_fwd_traits<Keys160>, Keys160::kStagedO},
       {"128 x 176", &detail::launch_sm90_fwd_traits<Keys176>, Keys176::kStagedO},
+      {"128 x 176, O from registers", &detail::launch_sm90_fwd_traits<Keys176DirectO>,
+       Keys176DirectO::kStagedO},
   };
-  static_assert(!DirectO::kStagedO && !Keys176::kStagedO, "these shapes store O from registers");
+  static_assert(DirectO::kQBuffers == 2 && !DirectO::kStagedO,
+                "two Q buffers (the carry), O from registers");
+  static_assert(Keys160::kQBuffers == 1 && Keys176::kQBuffers == 1 && Keys176::kStagedO &&
+                    !Keys176DirectO::kStagedO,
+                "one Q buffer (no carry), O staged in it or from registers");
   for (Shape const& shape : shapes) {
     INFO("shape " << shape.name << (shape.staged_o ? ", O staged" : ", O from registers"));
     ProblemSpec s;

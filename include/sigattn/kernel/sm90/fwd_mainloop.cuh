@@ -226,17 +226,15 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
   auto issue_s = [&](int stage, int q_buffer) {
     tile::fence_registers(acc_s);
     tile::wgmma_fence();
-    uint32_t const q_offset = smem.q_offset(q_buffer) + q_rows_offset;
-    uint32_t const k_offset = smem.k_offset(stage);
+    // (Every offset is a multiple of 16 bytes: each k-step's descriptor is then the tile's
+    // units plus a constant, one add.)
+    uint32_t const q_units = smem_units + ((smem.q_offset(q_buffer) + q_rows_offset) >> 4);
+    uint32_t const k_units = smem_units + (smem.k_offset(stage) >> 4);
     SIGATTN_PRAGMA_UNROLL
     for (int k = 0; k < kHeadDim / 16; ++k)
       tile::Wgmma<Element, kTileKV>::ss(
-          acc_s,
-          tile::smem_desc_from_units<16>(smem_units +
-                                         ((q_offset + tile::k_major_step<kTileQ>(k)) >> 4)),
-          tile::smem_desc_from_units<16>(smem_units +
-                                         ((k_offset + tile::k_major_step<kTileKV>(k)) >> 4)),
-          k > 0);
+          acc_s, tile::smem_desc_from_units<16>(q_units + (tile::k_major_step<kTileQ>(k) >> 4)),
+          tile::smem_desc_from_units<16>(k_units + (tile::k_major_step<kTileKV>(k) >> 4)), k > 0);
     tile::wgmma_commit();
   };
   // P = sigmoid(S * scale + bias) in place; masked only in a tile that crosses a limit. The
@@ -390,13 +388,12 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         int const stage = kv_iter % kStages;
         tile::fence_registers(acc_o);
         tile::wgmma_fence();
-        uint32_t const v_offset = smem.v_offset(stage);
+        uint32_t const v_units = smem_units + (smem.v_offset(stage) >> 4);
         SIGATTN_PRAGMA_UNROLL
         for (int kk = 0; kk < kPSteps; ++kk)
           tile::Wgmma<Element, kHeadDim>::rs(
               acc_o, p_frag[kk],
-              tile::smem_desc_from_units<kTileKV * 128>(
-                  smem_units + ((v_offset + tile::n_major_step(kk)) >> 4)));
+              tile::smem_desc_from_units<kTileKV * 128>(v_units + (tile::n_major_step(kk) >> 4)));
         tile::wgmma_commit();
       };
 
