@@ -3,10 +3,12 @@
 // order and for the plain order used beyond kMaxSortedBatches entries, and the snake assignment
 // must hand every position to exactly one CTA. The tables are built here from their definition
 // (batch entries by decreasing kv_len, or q_len under a causal mask, ties by index; prefix sums of
-// real tiles in that order, of zero tiles in batch order and, under a causal mask, of the real
-// tiles per level), which is what build_fwd_schedule computes on the device; the GPU tests check
-// the device builder through the forward's results. Under a causal mask the costs along the order
-// must not increase, and the snake must then balance the CTAs.
+// real tiles in that order, of zero tiles in batch order and, when the causal order goes by levels,
+// of the real tiles per level), which is what build_fwd_schedule computes on the device; the GPU
+// tests check the device builder through the forward's results. Whether a causal order goes by
+// levels depends on the grid (causal_by_levels, the same function as the device's): by levels the
+// costs along the order must not increase, head by head each (batch, head)'s tiles must be
+// adjacent, and the snake must balance the CTAs for the benchmark's shapes either way.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 namespace {
 
 using sigattn::kernel::TileCoord;
+using sigattn::kernel::sm90::causal_by_levels;
 using sigattn::kernel::sm90::FwdScheduleSmem;
 using sigattn::kernel::sm90::kMaxLevels;
 using sigattn::kernel::sm90::kMaxSortedBatches;
@@ -50,21 +53,26 @@ Problem random_problem(std::mt19937& rng, int batch, int heads, int max_len) {
   return p;
 }
 
-std::unique_ptr<FwdScheduleSmem> tables(Problem const& p) {
+// The tables for `grid` persistent CTAs (the kernel's gridDim.x).
+std::unique_ptr<FwdScheduleSmem> tables(Problem const& p, int grid) {
   auto s = std::make_unique<FwdScheduleSmem>();
-  s->sorted = p.batch <= kMaxSortedBatches && !(p.causal && p.num_q_tiles() > kMaxLevels) ? 1 : 0;
-  s->levels = p.causal ? 1 : 0;
+  bool const levels = causal_by_levels(p.causal, p.num_q_tiles(), grid);
+  s->sorted = p.batch <= kMaxSortedBatches && !(levels && p.num_q_tiles() > kMaxLevels) ? 1 : 0;
+  s->levels = levels ? 1 : 0;
   if (!s->sorted) return s;
   std::vector<int> const& key = p.causal ? p.q_lens : p.kv_lens;
   std::vector<int> order(p.batch);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return key[a] > key[b]; });
-  int level_sum = 0;
-  for (int l = 0; l < p.num_q_tiles(); ++l) {  // level l: query tile num_q_tiles - 1 - l
-    s->level_prefix[l] = level_sum;
-    for (int b = 0; b < p.batch; ++b) level_sum += p.q_tiles(b) > p.num_q_tiles() - 1 - l ? p.heads : 0;
+  if (levels) {
+    int level_sum = 0;
+    for (int l = 0; l < p.num_q_tiles(); ++l) {  // level l: query tile num_q_tiles - 1 - l
+      s->level_prefix[l] = level_sum;
+      for (int b = 0; b < p.batch; ++b)
+        level_sum += p.q_tiles(b) > p.num_q_tiles() - 1 - l ? p.heads : 0;
+    }
+    s->level_prefix[p.num_q_tiles()] = level_sum;
   }
-  s->level_prefix[p.num_q_tiles()] = level_sum;
   int real = 0, zero = 0;
   for (int i = 0; i < p.batch; ++i) {
     s->order[i] = order[i];
@@ -85,9 +93,9 @@ struct QTilesOf {
   SIGATTN_HOST_DEVICE int operator()(int b) const { return tiles[b]; }
 };
 
-// Checks the order of one problem; returns the tiles in order.
-std::vector<TileCoord> check_order(Problem const& p) {
-  auto s = tables(p);
+// Checks that the order of one problem on `grid` CTAs is a bijection; returns the tiles in order.
+std::vector<TileCoord> check_order(Problem const& p, int grid) {
+  auto s = tables(p, grid);
   std::vector<int> tiles_of(p.batch);
   for (int b = 0; b < p.batch; ++b) tiles_of[b] = p.q_tiles(b);
   QTilesOf const q_tiles{tiles_of.data()};
@@ -108,6 +116,50 @@ std::vector<TileCoord> check_order(Problem const& p) {
   return tiles;
 }
 
+// The head-by-head order (no causal mask, or a causal one not by levels): the real tiles first,
+// batch entries by decreasing kv_len (q_len under a causal mask), and each (batch, head)'s real
+// tiles together, last query tile first.
+void check_head_by_head(Problem const& p, std::vector<TileCoord> const& tiles) {
+  std::vector<int> const& key = p.causal ? p.q_lens : p.kv_lens;
+  bool in_zero_part = false;
+  int last_key = INT32_MAX;
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    TileCoord const& c = tiles[i];
+    bool const real = c.m < p.q_tiles(c.b);
+    if (!real) in_zero_part = true;
+    REQUIRE(!(real && in_zero_part));  // no real tile after the first zero tile
+    if (!real) continue;
+    REQUIRE(key[c.b] <= last_key);  // batch entries by decreasing length
+    last_key = key[c.b];
+    bool const same = i > 0 && tiles[i - 1].b == c.b && tiles[i - 1].h == c.h;
+    if (same) REQUIRE(tiles[i - 1].m == c.m + 1);      // one (batch, head): last query tile first
+    if (!same) REQUIRE(c.m == p.q_tiles(c.b) - 1);     // a (batch, head) starts at its last tile
+    if (i > 0 && !same) REQUIRE(tiles[i - 1].m == 0);  // and the one before it has ended
+  }
+}
+
+// The largest CTA total over the mean, cost of tile m = m + 1 (dense causal, query and key tiles
+// of 128), when `ctas` CTAs take `tiles` in the snake.
+double snake_imbalance(std::vector<TileCoord> const& tiles, int ctas) {
+  std::vector<int64_t> load(ctas, 0);
+  for (int cta = 0; cta < ctas; ++cta)
+    for (int64_t k = 0;; ++k) {
+      int64_t const pos = snake_position(k, cta, ctas);
+      if (pos >= static_cast<int64_t>(tiles.size())) break;
+      load[cta] += tiles[static_cast<size_t>(pos)].m + 1;
+    }
+  double const mean = std::accumulate(load.begin(), load.end(), 0.0) / ctas;
+  return static_cast<double>(*std::max_element(load.begin(), load.end())) / mean;
+}
+
+// Dense causal self-attention, the benchmark's shapes: 16384 tokens, 16 heads, 128-row tiles.
+Problem dense_causal(int seq) {
+  int const batch = 16384 / seq;
+  Problem p{batch, 16, seq, seq, std::vector<int>(batch, seq), std::vector<int>(batch, seq)};
+  p.causal = true;
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("scheduler: the length-sorted order is a bijection, longest first, zero tiles last") {
@@ -118,23 +170,7 @@ TEST_CASE("scheduler: the length-sorted order is a bijection, longest first, zer
     int const max_len = 1 + static_cast<int>(rng() % 1500);
     Problem const p = random_problem(rng, batch, heads, max_len);
     INFO("trial " << trial << " B=" << batch << " H=" << heads << " S=" << max_len);
-    std::vector<TileCoord> tiles = check_order(p);
-
-    bool in_zero_part = false;
-    int last_kv = INT32_MAX;
-    for (size_t i = 0; i < tiles.size(); ++i) {
-      TileCoord const& c = tiles[i];
-      bool const real = c.m < p.q_tiles(c.b);
-      if (!real) in_zero_part = true;
-      REQUIRE((real || in_zero_part));
-      REQUIRE(!(real && in_zero_part));  // no real tile after the first zero tile
-      if (real) {
-        REQUIRE(p.kv_lens[c.b] <= last_kv);  // batch entries by decreasing kv_len
-        last_kv = p.kv_lens[c.b];
-        if (i > 0 && tiles[i - 1].b == c.b && tiles[i - 1].h == c.h)
-          REQUIRE(tiles[i - 1].m == c.m + 1);  // one (batch, head): last query tile first
-      }
-    }
+    check_head_by_head(p, check_order(p, 132));
   }
 }
 
@@ -146,8 +182,12 @@ TEST_CASE("scheduler: under a causal mask the order goes by levels, costs non-in
     int const max_len = 1 + static_cast<int>(rng() % 3000);
     Problem p = random_problem(rng, batch, heads, max_len);
     p.causal = true;
-    INFO("trial " << trial << " B=" << batch << " H=" << heads << " S=" << max_len);
-    std::vector<TileCoord> tiles = check_order(p);
+    // A grid at most twice the query tiles: the saw tooth is at least half the wave.
+    int const grid = 1 + static_cast<int>(rng() % (2 * p.num_q_tiles()));
+    INFO("trial " << trial << " B=" << batch << " H=" << heads << " S=" << max_len
+                  << " grid=" << grid);
+    REQUIRE(tables(p, grid)->levels == 1);
+    std::vector<TileCoord> tiles = check_order(p, grid);
     bool in_zero_part = false;
     for (size_t i = 0; i < tiles.size(); ++i) {
       TileCoord const& c = tiles[i];
@@ -167,35 +207,80 @@ TEST_CASE("scheduler: under a causal mask the order goes by levels, costs non-in
   }
 }
 
-TEST_CASE("scheduler: causal, the snake balances the CTAs' work") {
-  // Dense causal self-attention, cost of tile m = m + 1 key tiles (128-key tiles, 128 queries):
-  // the largest CTA total over the mean, for the benchmark's shapes on 132 CTAs. Head by head,
-  // the S = 16K shape gives 1.54 (measured: causal at 0.73 of the non-causal rate).
-  for (int seq : {1024, 4096, 16384}) {
-    int const batch = 16384 / seq;
-    Problem p{batch, 16, seq, seq, std::vector<int>(batch, seq), std::vector<int>(batch, seq)};
+TEST_CASE("scheduler: under a causal mask, a saw tooth below half the wave goes head by head") {
+  std::mt19937 rng(4242);
+  for (int trial = 0; trial < 60; ++trial) {
+    int const batch = 1 + static_cast<int>(rng() % 40);
+    int const heads = 1 + static_cast<int>(rng() % 5);
+    int const max_len = 1 + static_cast<int>(rng() % 3000);
+    Problem p = random_problem(rng, batch, heads, max_len);
     p.causal = true;
-    std::vector<TileCoord> tiles = check_order(p);
-    int const ctas = 132;
-    std::vector<int64_t> load(ctas, 0);
-    for (int cta = 0; cta < ctas; ++cta)
-      for (int64_t k = 0;; ++k) {
-        int64_t const pos = snake_position(k, cta, ctas);
-        if (pos >= p.num_tiles()) break;
-        load[cta] += tiles[static_cast<size_t>(pos)].m + 1;
-      }
-    double const mean = std::accumulate(load.begin(), load.end(), 0.0) / ctas;
-    double const worst = static_cast<double>(*std::max_element(load.begin(), load.end()));
-    INFO("S=" << seq << " max/mean " << worst / mean);
-    REQUIRE(worst / mean < 1.05);
+    int const grid = 2 * p.num_q_tiles() + 1 + static_cast<int>(rng() % 200);
+    INFO("trial " << trial << " B=" << batch << " H=" << heads << " S=" << max_len
+                  << " grid=" << grid);
+    auto const s = tables(p, grid);
+    REQUIRE(s->sorted == 1);
+    REQUIRE(s->levels == 0);
+    check_head_by_head(p, check_order(p, grid));
   }
+  // S = 1K on 132 CTAs: 8 tiles a head, each head's together (equal lengths: batch order).
+  Problem const p = dense_causal(1024);
+  std::vector<TileCoord> const tiles = check_order(p, 132);
+  check_head_by_head(p, tiles);
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    INFO("position " << i);
+    REQUIRE(tiles[i].b == static_cast<int>(i / (16 * 8)));
+    REQUIRE(tiles[i].h == static_cast<int>(i / 8 % 16));
+    REQUIRE(tiles[i].m == 7 - static_cast<int>(i % 8));
+  }
+}
+
+TEST_CASE("scheduler: causal, levels from half a wave, the snake balances the CTAs' work") {
+  // The rule at the edge, and for the benchmark's shapes on 132 CTAs (S = 1K, 4K, 16K: 8, 32, 128
+  // query tiles): head by head, head by head, by levels.
+  REQUIRE(causal_by_levels(true, 66, 132));
+  REQUIRE(!causal_by_levels(true, 65, 132));
+  REQUIRE(!causal_by_levels(false, 128, 132));
+  REQUIRE(!causal_by_levels(true, 8, 132));
+  REQUIRE(!causal_by_levels(true, 32, 132));
+  REQUIRE(causal_by_levels(true, 128, 132));
+  // The largest CTA total over the mean in the order the kernel takes. Head by head, the
+  // S = 16K shape gives 1.54 (measured: causal at 0.73 of the non-causal rate); 1K and 4K 1.03.
+  for (int seq : {1024, 4096, 16384}) {
+    Problem const p = dense_causal(seq);
+    REQUIRE(tables(p, 132)->levels == (seq == 16384 ? 1 : 0));
+    double const imbalance = snake_imbalance(check_order(p, 132), 132);
+    INFO("S=" << seq << " max/mean " << imbalance);
+    REQUIRE(imbalance < 1.05);
+  }
+}
+
+TEST_CASE("scheduler: kMaxLevels bounds the order by levels only") {
+  // Three causal entries of kMaxLevels + 1 query tiles: by levels (132 CTAs) the plain order, head
+  // by head (more CTAs than twice the query tiles) still sorted.
+  int const len = (kMaxLevels + 1) * kTileQ;
+  Problem p{3, 1, len, len, {len - kTileQ, len, len - 1}, {len, len, len}};
+  p.causal = true;
+  auto const by_levels = tables(p, 132);
+  REQUIRE(by_levels->levels == 1);
+  REQUIRE(by_levels->sorted == 0);
+  std::vector<TileCoord> tiles = check_order(p, 132);
+  REQUIRE(tiles.front().b == 0);
+  REQUIRE(tiles.front().m == p.num_q_tiles() - 1);
+  int const wide = 2 * p.num_q_tiles() + 1;
+  auto const head_by_head = tables(p, wide);
+  REQUIRE(head_by_head->levels == 0);
+  REQUIRE(head_by_head->sorted == 1);
+  tiles = check_order(p, wide);
+  REQUIRE(tiles.front().b == 1);  // the longest entry first
+  check_head_by_head(p, tiles);
 }
 
 TEST_CASE("scheduler: the plain order beyond kMaxSortedBatches is a bijection") {
   std::mt19937 rng(7);
   Problem const p = random_problem(rng, kMaxSortedBatches + 3, 2, 300);
-  REQUIRE(tables(p)->sorted == 0);
-  std::vector<TileCoord> tiles = check_order(p);
+  REQUIRE(tables(p, 132)->sorted == 0);
+  std::vector<TileCoord> tiles = check_order(p, 132);
   REQUIRE(tiles.front().b == 0);
   REQUIRE(tiles.front().m == p.num_q_tiles() - 1);
 }

@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <sigattn/api.hpp>
+#include <sigattn/kernel/sm90/fwd_scheduler.cuh>  // causal_by_levels (a host/device rule)
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -652,14 +654,22 @@ TEST_CASE("forward: K and V broadcast over the batch (zero batch stride)",
 // The Hopper forward's tile order under a causal mask (kernel/sm90/fwd_scheduler.cuh) is built by
 // every CTA on the device; test_scheduler checks the order's definition on the host, this case
 // the device builder's corners, in units of the registry row's query tile t (192 at D = 64, 128
-// at D = 128): 40 batch entries (warp 0's scans take two entries a lane), 35 levels (the level
-// scan takes two a lane too), the longest entries (1 and 3) 33 tiles long, so that no entry
+// at D = 128): 40 batch entries (warp 0's scans take two entries a lane), L levels (the level
+// scan takes two a lane too), the longest entries (1 and 3) L - 2 tiles long, so that no entry
 // reaches the top two levels, five entries without queries, equal q_lens (ties go by index), and
 // kv_len above, equal to and below q_len, and 0. A tile that the order misses keeps the NaN that
-// O was poisoned with. Short key ranges keep the fp64 reference at 1.4M to 1.7M (top-left) and
-// 0.9M (bottom-right) visible (query, key) pairs a call; most of the host's time goes to the
-// tensors of (35 t - 40) x 40 x 2 query rows.
+// O was poisoned with. The order goes by levels only when 2 L is at least the grid
+// (causal_by_levels), here one CTA per SM (there are more tiles than SMs), so L is the larger of
+// 35 and half the SM count: 66 with 132 SMs (H100 SXM, H200). With the 35 levels this case had
+// before that rule, the order there would go head by head and leave the level builder untested.
+// Short key ranges keep the fp64 reference at 1.7M to 2.2M (top-left) and 0.9M (bottom-right)
+// visible (query, key) pairs a call (L = 66); most of the host's time goes to the tensors of
+// (L t - 40) x 40 x 2 query rows.
 TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[forward][causal]") {
+  int device = 0, sms = 0;
+  SIGATTN_TEST_CUDA(cudaGetDevice(&device));
+  SIGATTN_TEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  int32_t const levels = std::max(35, (sms + 1) / 2);
   bool hopper = false;
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     if (c.path != Path::kHopper) continue;  // the portable forward has no tile order
@@ -668,9 +678,13 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
     ProblemSpec s = base_spec(c);
     s.batch = 40;
     s.num_heads = s.num_kv_heads = 2;
-    s.max_q_len = 35 * t - 40;
+    s.max_q_len = levels * t - 40;
     s.max_kv_len = 700;
-    s.q_lens = {300, 33 * t - 50, 0,         33 * t - 100, 129,        1,   0,   193, 64,  191,
+    // The grid as launch_sm90_fwd_traits sizes it: min(work tiles, SMs).
+    int64_t const grid = std::min<int64_t>(int64_t{levels} * s.batch * s.num_heads, sms);
+    REQUIRE(kernel::sm90::causal_by_levels(true, levels, static_cast<int>(grid)));
+    int32_t const long_q = (levels - 2) * t;  // the longest entries (1 and 3)
+    s.q_lens = {300, long_q - 50, 0,         long_q - 100, 129,        1,   0,   193, 64,  191,
                 77,  0,           256,       128,          20 * t + 7, 12,  192, 383, 420, 1,
                 129, 37,          0,         511,          90,         350, 255, 64,  140, 3,
                 384, 129,         9 * t - 1, 20,           160,        0,   257, 45,  319, 100};

@@ -11,15 +11,21 @@
 //     batch entry head by head, each head's query tiles last to first. Costs are non-increasing
 //     along the order, and all the tiles of one (batch, head) are adjacent, so the CTAs that
 //     stream its K and V at the same time share them in L2.
-//   - under a causal mask, a tile's cost grows with its query tile index m, so the order goes by
-//     levels, m from the largest down: level m holds tile m of every (batch entry, head) that has
-//     it, batch entries by decreasing q_len (ties by index), heads inner. Head by head instead,
-//     the costs would run as one saw tooth per (batch, head) (128 key tiles down to 1 at S = 16K),
-//     and the snake, which balances a non-increasing sequence, hands some CTAs far more work than
-//     others: measured 399 TFLOP/s causal against 549 non-causal at S = 16K, D = 128.
-// With more than kMaxSortedBatches batch entries, or under a causal mask more than kMaxLevels
-// query tiles, the real and zero tiles keep the plain order (batch, head, query tile last to
-// first).
+//   - under a causal mask, batch entries by decreasing q_len (ties by index), as a tile's cost
+//     grows with its query tile index m. When a sequence's saw tooth of costs is long against the
+//     wave (causal_by_levels: 2 num_q_tiles >= G), the order goes by levels, m from the largest
+//     down: level m holds tile m of every (batch entry, head) that has it, entries in that order,
+//     heads inner. Head by head instead, the costs would run as one saw tooth per (batch, head),
+//     as long as the wave (128 key tiles down to 1 at S = 16K, 132 CTAs), which the snake, made
+//     for a non-increasing sequence, cannot balance: measured on an H200 (D = 128, bf16, dense
+//     causal, 16384 tokens, hidden 2048) 566 TFLOP/s by levels against 382 head by head at
+//     S = 16K. A shorter saw tooth (below half a wave) the snake already balances, and there the
+//     order stays head by head, which keeps the tiles of one head running together so that they
+//     share its K and V in L2; by levels, the concurrent tiles spread over all the heads, whose K
+//     and V (128 MB) do not fit the 60 MB L2: at S = 1K (8 tiles a head) 307 by levels against
+//     336 head by head, at S = 4K (32) 480 against 477.
+// With more than kMaxSortedBatches batch entries, or by levels more than kMaxLevels query tiles,
+// the real and zero tiles keep the plain order (batch, head, query tile last to first).
 #pragma once
 
 #include <climits>
@@ -35,16 +41,24 @@ constexpr int kMaxLevels = 1024;  // query tiles per sequence ordered by level (
 
 /// Shared-memory tables of the order: the batch entries by decreasing kv_len (q_len under a
 /// causal mask), prefix sums of real tiles (in that order) and of zero tiles (in batch order),
-/// and under a causal mask prefix sums of the real tiles per level (level l is query tile
-/// num_q_tiles - 1 - l).
+/// and when the causal order goes by levels prefix sums of the real tiles per level (level l is
+/// query tile num_q_tiles - 1 - l).
 struct FwdScheduleSmem {
   int order[kMaxSortedBatches];
   int real_prefix[kMaxSortedBatches + 1];
   int zero_prefix[kMaxSortedBatches + 1];
   int level_prefix[kMaxLevels + 1];
   int sorted;  // 1 when the tables are in use
-  int levels;  // 1 when the real tiles go by levels (causal)
+  int levels;  // 1 when the real tiles go by levels (causal_by_levels)
 };
+
+/// Whether the causal order goes by levels: when a sequence's saw tooth of costs (num_q_tiles, the
+/// query tiles of the longest sequence) is at least half the wave (`grid` persistent CTAs). A
+/// shorter one the snake balances head by head, and head by head keeps K and V shared in L2 (see
+/// above). Host and device, so that the CPU tests apply the same rule.
+SIGATTN_HOST_DEVICE constexpr bool causal_by_levels(bool causal, int num_q_tiles, int grid) {
+  return causal && 2 * int64_t{num_q_tiles} >= grid;
+}
 
 /// Exclusive prefix sums of count(i), i in [0, n), into out[0 .. n] (out[n] the total), by one
 /// warp: lane l sums a contiguous chunk, then a shuffle scan over the lanes. count(i) may read
@@ -77,8 +91,11 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s) 
   FwdParams const& p = args.p;
   int const batch = p.batch;
   bool const causal = p.causal != Causal::kNone;
+  // The same for every CTA: gridDim.x is the wave.
+  bool const levels = causal_by_levels(causal, args.num_q_tiles, static_cast<int>(gridDim.x));
+  // (kMaxLevels bounds the level table only: head by head, a causal order takes any length.)
   if (batch > kMaxSortedBatches || args.num_tiles > INT_MAX ||
-      (causal && args.num_q_tiles > kMaxLevels)) {
+      (levels && args.num_q_tiles > kMaxLevels)) {
     if (threadIdx.x == 0) s.sorted = 0;
     return;
   }
@@ -100,13 +117,13 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s) 
     s.order[rank] = b;
   }
   __syncthreads();  // order complete, lens no longer read
-  if (causal) {
+  if (levels) {
     // Level l (query tile m = num_q_tiles - 1 - l) holds the entries whose q_tiles exceed m: a
     // prefix of the order (q_tiles is non-increasing along it), found by binary search. The
     // counts go into level_prefix, which warp 0 then scans in place.
-    int const levels = args.num_q_tiles;
-    for (int l = threadIdx.x; l < levels; l += blockDim.x) {
-      int const m = levels - 1 - l;
+    int const num_levels = args.num_q_tiles;
+    for (int l = threadIdx.x; l < num_levels; l += blockDim.x) {
+      int const m = num_levels - 1 - l;
       int lo = 0, hi = batch;  // first position whose entry has at most m query tiles
       while (lo < hi) {
         int const mid = (lo + hi) / 2;
@@ -119,7 +136,8 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s) 
     }
     __syncthreads();
     if (threadIdx.x < 32)
-      warp_prefix_sums(levels, threadIdx.x, s.level_prefix, [&](int l) { return s.level_prefix[l]; });
+      warp_prefix_sums(num_levels, threadIdx.x, s.level_prefix,
+                       [&](int l) { return s.level_prefix[l]; });
   }
   // Prefix sums of the real tiles in the order and of the zero tiles in batch order, by warp 0.
   if (threadIdx.x < 32) {
@@ -130,7 +148,7 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s) 
                      [&](int i) { return (args.num_q_tiles - q_tiles(i)) * p.num_heads; });
     if (lane == 0) {
       s.sorted = 1;
-      s.levels = causal ? 1 : 0;
+      s.levels = levels ? 1 : 0;
     }
   }
 }
