@@ -29,37 +29,6 @@ SIGATTN_HOST_DEVICE int swizzled_block_offset(int row, int col) {
   return block * Rows * 128 + row * 128 + chunk * 16 + (col & 7) * 2;
 }
 
-/// Shared-memory matrix descriptor (PTX ISA "Matrix Descriptor Format"): start address, leading
-/// and stride byte offsets (all >> 4) and the 128-byte swizzle mode (1 in bits 62-63).
-SIGATTN_DEVICE uint64_t make_smem_desc(void const* smem, uint32_t leading_bytes,
-                                       uint32_t stride_bytes) {
-  uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  uint64_t desc = 0;
-  desc |= static_cast<uint64_t>((addr & 0x3FFFF) >> 4);
-  desc |= static_cast<uint64_t>((leading_bytes & 0x3FFFF) >> 4) << 16;
-  desc |= static_cast<uint64_t>((stride_bytes & 0x3FFFF) >> 4) << 32;
-  desc |= uint64_t{1} << 62;
-  return desc;
-}
-
-/// Descriptor of the k16 step `k` of a K-major operand (rows x K, K contiguous) stored as
-/// SwizzledBlocks with `Rows` rows: 8-row groups are 1024 bytes apart; four k16 steps share one
-/// 128-byte block row (32 bytes each), then the next 64-column block starts Rows * 128 bytes on.
-template <int Rows>
-SIGATTN_DEVICE uint64_t k_major_desc(void const* tile, int k) {
-  char const* base = static_cast<char const*>(tile) + (k >> 2) * Rows * 128 + (k & 3) * 32;
-  return make_smem_desc(base, 16, 1024);
-}
-
-/// Descriptor of the k16 step `k` of an N-major operand (K rows x N columns, N contiguous) stored
-/// as SwizzledBlocks with `Rows` (= K extent) rows: the next 64 columns of N are Rows * 128 bytes
-/// on (leading byte offset), 8-row groups 1024 bytes apart, and one k16 step is 16 rows.
-template <int Rows>
-SIGATTN_DEVICE uint64_t n_major_desc(void const* tile, int k) {
-  char const* base = static_cast<char const*>(tile) + k * 16 * 128;
-  return make_smem_desc(base, Rows * 128, 1024);
-}
-
 /// Byte offset, from the tile start, of the k16 step `k` of a K-major operand (as k_major_desc):
 /// adding it / 16 to the descriptor of the tile start gives k_major_desc<Rows>(tile, k).
 template <int Rows>
@@ -70,9 +39,11 @@ SIGATTN_HOST_DEVICE constexpr uint32_t k_major_step(int k) {
 /// Byte offset of the k16 step `k` of an N-major operand (as n_major_desc).
 SIGATTN_HOST_DEVICE constexpr uint32_t n_major_step(int k) { return k * 16 * 128; }
 
-/// The descriptor make_smem_desc(p, LeadingBytes, 1024) of the shared address p = 16 * units: only
-/// the low 32 bits depend on the address, so a kernel can keep one 32-bit value (a tile's
-/// address / 16) live and form each descriptor from it in one instruction. The address field is
+/// Shared-memory matrix descriptor (PTX ISA "Matrix Descriptor Format") of the shared address
+/// p = 16 * units, with leading byte offset LeadingBytes, stride byte offset 1024 (8-row groups)
+/// and the 128-byte swizzle mode (1 in bits 62-63). Only the low 32 bits depend on the address,
+/// so a kernel can keep one 32-bit value (a tile's address / 16) live and form each descriptor
+/// from it in one instruction. The address field is
 /// bits 0-13; a shared::cta address on sm_90 is below 228 KB, so units < 14,592 < 2^14 and the
 /// field is added without a mask. (With `units & 0x3FFF` and `|`, which give the same value for
 /// such addresses, ptxas cannot fold the constant offsets of a tile's k-steps into one add: it
@@ -86,6 +57,24 @@ SIGATTN_DEVICE uint64_t smem_desc_from_units(uint32_t units) {
 
 SIGATTN_DEVICE uint32_t shared_address(void const* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+/// Descriptor of the k16 step `k` of a K-major operand (rows x K, K contiguous) stored as
+/// SwizzledBlocks with `Rows` rows: 8-row groups are 1024 bytes apart; four k16 steps share one
+/// 128-byte block row (32 bytes each), then the next 64-column block starts Rows * 128 bytes on.
+/// `tile` is 1024-byte aligned (the swizzle's period), so its address / 16 is formed once and
+/// every k-step adds a constant.
+template <int Rows>
+SIGATTN_DEVICE uint64_t k_major_desc(void const* tile, int k) {
+  return smem_desc_from_units<16>((shared_address(tile) >> 4) + (k_major_step<Rows>(k) >> 4));
+}
+
+/// Descriptor of the k16 step `k` of an N-major operand (K rows x N columns, N contiguous) stored
+/// as SwizzledBlocks with `Rows` (= K extent) rows: the next 64 columns of N are Rows * 128 bytes
+/// on (leading byte offset), 8-row groups 1024 bytes apart, and one k16 step is 16 rows.
+template <int Rows>
+SIGATTN_DEVICE uint64_t n_major_desc(void const* tile, int k) {
+  return smem_desc_from_units<Rows * 128>((shared_address(tile) >> 4) + (n_major_step(k) >> 4));
 }
 
 /// The first 1024-byte boundary at or after `smem` (the dynamic shared-memory array), formed by
