@@ -350,23 +350,30 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       // The carry: this tile's last P V goes out with S(0) of the CTA's next work tile when
       // there is a second Q buffer and every warpgroup has real rows in both tiles. The decision
       // is the same in every warpgroup, so their turns stay in step (an idle warpgroup never
-      // carries).
+      // carries). Finding the next tile takes a plan (table searches in shared memory, lengths
+      // from global memory), so it runs while a product of this tile is in flight: after the
+      // prologue's S(0) issue, or after the first issue of the loop; only a carried-in tile of
+      // one key tile has no such wait before its decision is needed.
       bool carry = false;
-      int k_next = 0;
-      if constexpr (kQBuffers == 2) {
-        if (w.q_rows >= kAllWorkRows) {
-          for (int kn = k + 1;; ++kn) {
-            int64_t const pos_next = snake_position(kn, blockIdx.x, gridDim.x);
-            if (pos_next >= args.num_tiles) break;
-            FwdTilePlan const wn = plan_fwd_tile<Traits>(args, smem.schedule(), pos_next);
-            if (wn.n_tiles > 0) {
-              carry = wn.q_rows >= kAllWorkRows;
-              k_next = kn;
-              break;
+      bool next_single = false;  // the next tile has one key tile (its S(0) is its last use of Q)
+      FwdTileScores ts_next{};
+      auto look_ahead = [&] {
+        if constexpr (kQBuffers == 2) {
+          if (w.q_rows >= kAllWorkRows) {
+            for (int kn = k + 1;; ++kn) {
+              int64_t const pos_next = snake_position(kn, blockIdx.x, gridDim.x);
+              if (pos_next >= args.num_tiles) break;
+              FwdTilePlan const wn = plan_fwd_tile<Traits>(args, smem.schedule(), pos_next);
+              if (wn.n_tiles > 0) {
+                carry = wn.q_rows >= kAllWorkRows;
+                next_single = wn.n_tiles == 1;
+                ts_next = tile_scores(args, wn);
+                break;
+              }
             }
           }
         }
-      }
+      };
       int const q_buffer_next = q_tiles_begun % kQBuffers;
       uint32_t const q_parity_next = (q_tiles_begun / kQBuffers) & 1;
 
@@ -376,11 +383,14 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         turn_wait();
         issue_s(kv_iter % kStages, q_buffer);
         turn_pass();
+        look_ahead();
         tile::wgmma_wait<0>();
         tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
         if (w.n_tiles == 1) release_q_after_s(q_buffer);
         sigmoid_tile(ts, 0);
         pack_p();
+      } else if (w.n_tiles == 1) {
+        look_ahead();
       }
 
       // O += P(n) V(n), asynchronously.
@@ -403,9 +413,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       // see which group each wait retires and keeps the two products asynchronous: no "wgmma
       // serialized" warning; the one branch, around the last wait, has a wait on both sides.)
       FwdTileScores ts_s = ts;  // the tile whose scores S(n+1) holds
-      int const n_iter = w.n_tiles - 1 + (carry ? 1 : 0);
       SIGATTN_PRAGMA_NO_UNROLL
-      for (int n = 0; n < n_iter; ++n, ++kv_iter) {
+      for (int n = 0; n + 1 < w.n_tiles || (n + 1 == w.n_tiles && carry); ++n, ++kv_iter) {
         int const stage = kv_iter % kStages;
         int const next = kv_iter + 1;
         bool const into_next_tile = n + 1 == w.n_tiles;  // the carry
@@ -416,15 +425,14 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         issue_s(next % kStages, into_next_tile ? q_buffer_next : q_buffer);
         issue_pv();
         turn_pass();
+        if (n == 0 && carried && w.n_tiles > 1) look_ahead();
         tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
         tile::mbarrier_arrive(smem.k_empty(next % kStages));
         int key0_s = (n + 1) * kTileKV;
         if (into_next_tile) {
-          FwdTilePlan const wn = plan_fwd_tile<Traits>(
-              args, smem.schedule(), snake_position(k_next, blockIdx.x, gridDim.x));
-          ts_s = tile_scores(args, wn);
+          ts_s = ts_next;
           key0_s = 0;
-          if (wn.n_tiles == 1) release_q_after_s(q_buffer_next);  // its last use of Q
+          if (next_single) release_q_after_s(q_buffer_next);  // its last use of Q
         } else if (n + 2 == w.n_tiles) {
           release_q_after_s(q_buffer);  // last use of Q
         }
