@@ -53,6 +53,16 @@ Problem random_problem(std::mt19937& rng, int batch, int heads, int max_len) {
   return p;
 }
 
+// A random shape for one trial: 1-40 batch entries, 1-5 heads, lengths up to 1..max_len_cap.
+Problem random_trial(std::mt19937& rng, int max_len_cap, bool causal) {
+  int const batch = 1 + static_cast<int>(rng() % 40);
+  int const heads = 1 + static_cast<int>(rng() % 5);
+  int const max_len = 1 + static_cast<int>(rng() % max_len_cap);
+  Problem p = random_problem(rng, batch, heads, max_len);
+  p.causal = causal;
+  return p;
+}
+
 // The tables for `grid` persistent CTAs (the kernel's gridDim.x).
 std::unique_ptr<FwdScheduleSmem> tables(Problem const& p, int grid) {
   auto s = std::make_unique<FwdScheduleSmem>();
@@ -165,11 +175,8 @@ Problem dense_causal(int seq) {
 TEST_CASE("scheduler: the length-sorted order is a bijection, longest first, zero tiles last") {
   std::mt19937 rng(20261129);
   for (int trial = 0; trial < 60; ++trial) {
-    int const batch = 1 + static_cast<int>(rng() % 40);
-    int const heads = 1 + static_cast<int>(rng() % 5);
-    int const max_len = 1 + static_cast<int>(rng() % 1500);
-    Problem const p = random_problem(rng, batch, heads, max_len);
-    INFO("trial " << trial << " B=" << batch << " H=" << heads << " S=" << max_len);
+    Problem const p = random_trial(rng, 1500, false);
+    INFO("trial " << trial << " B=" << p.batch << " H=" << p.heads << " S=" << p.max_q);
     check_head_by_head(p, check_order(p, 132));
   }
 }
@@ -177,14 +184,10 @@ TEST_CASE("scheduler: the length-sorted order is a bijection, longest first, zer
 TEST_CASE("scheduler: under a causal mask the order goes by levels, costs non-increasing") {
   std::mt19937 rng(7331);
   for (int trial = 0; trial < 60; ++trial) {
-    int const batch = 1 + static_cast<int>(rng() % 40);
-    int const heads = 1 + static_cast<int>(rng() % 5);
-    int const max_len = 1 + static_cast<int>(rng() % 3000);
-    Problem p = random_problem(rng, batch, heads, max_len);
-    p.causal = true;
+    Problem const p = random_trial(rng, 3000, true);
     // A grid at most twice the query tiles: the saw tooth is at least half the wave.
     int const grid = 1 + static_cast<int>(rng() % (2 * p.num_q_tiles()));
-    INFO("trial " << trial << " B=" << batch << " H=" << heads << " S=" << max_len
+    INFO("trial " << trial << " B=" << p.batch << " H=" << p.heads << " S=" << p.max_q
                   << " grid=" << grid);
     REQUIRE(tables(p, grid)->levels == 1);
     std::vector<TileCoord> tiles = check_order(p, grid);
@@ -210,13 +213,9 @@ TEST_CASE("scheduler: under a causal mask the order goes by levels, costs non-in
 TEST_CASE("scheduler: under a causal mask, a saw tooth below half the wave goes head by head") {
   std::mt19937 rng(4242);
   for (int trial = 0; trial < 60; ++trial) {
-    int const batch = 1 + static_cast<int>(rng() % 40);
-    int const heads = 1 + static_cast<int>(rng() % 5);
-    int const max_len = 1 + static_cast<int>(rng() % 3000);
-    Problem p = random_problem(rng, batch, heads, max_len);
-    p.causal = true;
+    Problem const p = random_trial(rng, 3000, true);
     int const grid = 2 * p.num_q_tiles() + 1 + static_cast<int>(rng() % 200);
-    INFO("trial " << trial << " B=" << batch << " H=" << heads << " S=" << max_len
+    INFO("trial " << trial << " B=" << p.batch << " H=" << p.heads << " S=" << p.max_q
                   << " grid=" << grid);
     auto const s = tables(p, grid);
     REQUIRE(s->sorted == 1);
