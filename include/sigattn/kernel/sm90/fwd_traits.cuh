@@ -43,6 +43,12 @@ struct FwdTraits {
   static constexpr int kSmemLimit = 227 * 1024;
   static constexpr int kQBuffers = kOtherBytes + 2 * kQBytes <= kSmemLimit ? 2 : 1;
   static constexpr bool kStagedO = PreferStagedO;
+  // The carry across work tiles (fwd_mainloop.cuh) needs two Q buffers; it is taken only out of
+  // tiles of at least this many key tiles, and not at all with three consumers (D=64): measured
+  // (docs/performance.md, session 5) it gained 3-8% at D=128 with 32-128 key tiles and lost 4%
+  // with 8, and at D=64 it lost 1-10%.
+  static constexpr int kCarryMinKeyTiles = kQBuffers == 2 && kConsumers == 2 ? 16 : 0;
+  static constexpr bool kCarry = kCarryMinKeyTiles > 0;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
