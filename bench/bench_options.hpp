@@ -54,6 +54,7 @@ struct Options {
   int iters = 20;
   int warmup = 3;
   bool deterministic = false;
+  bool fast_sigmoid = false;  ///< the library paths with SigmoidMode::kFast
   bool quick = false;
   std::string json;
 };
@@ -72,6 +73,8 @@ inline char const* const kUsage =
     "  --iters N        timed runs per row (default: 20; 5 with --quick)\n"
     "  --warmup N       untimed runs before them (default: 3; 1 with --quick)\n"
     "  --deterministic  run the backward in its deterministic mode\n"
+    "  --sigmoid MODE   accurate or fast: the library's sigmoid (default: accurate; the\n"
+    "                   baseline always computes the exact one)\n"
     "  --quick          small sweep: S 1024,4096, D 128, bf16, dense+uniform, fewer runs\n"
     "  --json FILE      also write every row to FILE as a JSON array\n"
     "Exit status: 0 done, 1 error (bad option or a failed row), 2 no CUDA device.\n";
@@ -196,6 +199,10 @@ inline Options parse_options(int argc, char** argv) {
       o.json = next();
     } else if (arg == "--deterministic") {
       o.deterministic = true;
+    } else if (arg == "--sigmoid") {
+      std::string const mode = next();
+      if (mode != "accurate" && mode != "fast") usage_error("--sigmoid takes accurate or fast");
+      o.fast_sigmoid = mode == "fast";
     } else if (arg == "--quick") {
       o.quick = true;
     } else {

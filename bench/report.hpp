@@ -45,6 +45,7 @@ struct Row {
   bool causal = false;
   Ragged ragged = Ragged::kDense;
   bool deterministic = false;
+  bool fast_sigmoid = false;  ///< the library's SigmoidMode::kFast (never the baseline)
   int64_t real_tokens = 0;
   double flop_real = 0.0;     ///< this direction's FLOP on the real tokens
   double flop_padded = 0.0;   ///< the same on the padded shape (every length S)
@@ -91,10 +92,11 @@ inline std::string utc_now() {
   return text;
 }
 
-/// "fwd", "bwd", or "bwd-det" for the deterministic backward.
+/// "fwd", "bwd", or "bwd-det" for the deterministic backward; "-fast" appended with the fast
+/// sigmoid.
 inline std::string dir_name(Row const& row) {
-  if (row.dir == Dir::kForward) return "fwd";
-  return row.deterministic ? "bwd-det" : "bwd";
+  std::string name = row.dir == Dir::kForward ? "fwd" : row.deterministic ? "bwd-det" : "bwd";
+  return row.fast_sigmoid ? name + "-fast" : name;
 }
 
 /// printf-formats a value; "-" for kNone.
@@ -172,7 +174,8 @@ inline void write_json(std::string const& path, std::vector<Row> const& rows, Ru
     std::fprintf(
         f,
         "  {\"config\": %s, \"path\": %s, \"dir\": %s, \"dtype\": %s, \"head_dim\": %d, "
-        "\"causal\": %s, \"ragged\": %s, \"deterministic\": %s, \"batch\": %d, \"num_heads\": %d, "
+        "\"causal\": %s, \"ragged\": %s, \"deterministic\": %s, \"sigmoid\": %s, \"batch\": %d, "
+        "\"num_heads\": %d, "
         "\"num_kv_heads\": %d, \"max_len\": %d, \"real_tokens\": %lld, \"flop_real\": %s, "
         "\"flop_padded\": %s, \"status\": %s, \"note\": %s, \"ms_median\": %s, \"ms_min\": %s, "
         "\"ms_max\": %s, \"tflops_real\": %s, \"tflops_padded\": %s, \"efficiency\": %s, "
@@ -181,7 +184,8 @@ inline void write_json(std::string const& path, std::vector<Row> const& rows, Ru
         json_string(config).c_str(), json_string(path_name(r.path)).c_str(),
         json_string(r.dir == Dir::kForward ? "fwd" : "bwd").c_str(), json_string(dtype).c_str(),
         r.shape.head_dim, r.causal ? "true" : "false", json_string(ragged_name(r.ragged)).c_str(),
-        r.deterministic ? "true" : "false", r.shape.batch, r.shape.num_heads, r.shape.num_heads,
+        r.deterministic ? "true" : "false", json_string(r.fast_sigmoid ? "fast" : "accurate").c_str(),
+        r.shape.batch, r.shape.num_heads, r.shape.num_heads,
         r.shape.max_len, static_cast<long long>(r.real_tokens),
         json_number(r.flop_real, "%.0f").c_str(), json_number(r.flop_padded, "%.0f").c_str(),
         json_string(r.status).c_str(), json_string(r.note).c_str(),

@@ -57,10 +57,11 @@ RunInfo print_header(int device, cudaDeviceProp const& prop, Options const& opts
       "Timing: CUDA events, %d warm-up run(s), then median/min/max of %d runs with L2 flushed "
       "before "
       "each. %lld tokens per batch (B = tokens / S), hidden %d (Hq = Hkv = hidden / D), inputs "
-      "N(0,1), bias -log(kv_len), scale 1/sqrt(D)%s. FLOP: forward 4*D*Hq*(unmasked scores), "
+      "N(0,1), bias -log(kv_len), scale 1/sqrt(D)%s%s. FLOP: forward 4*D*Hq*(unmasked scores), "
       "backward 2.5x.\n\n",
       opts.warmup, opts.iters, static_cast<long long>(opts.tokens), opts.hidden,
-      opts.deterministic ? ", deterministic backward" : "");
+      opts.deterministic ? ", deterministic backward" : "",
+      opts.fast_sigmoid ? ", the library's fast sigmoid (tanh.approx)" : "");
   print_table_header();
   return info;
 }
@@ -121,6 +122,7 @@ void measure_library(Row& row, Context const& ctx) {
   fp.scale = default_scale(s.head_dim);
   fp.bias_mode = sigattn::BiasMode::kNegLogKvLen;
   fp.causal = row.causal ? sigattn::Causal::kTopLeft : sigattn::Causal::kNone;
+  fp.sigmoid = row.fast_sigmoid ? sigattn::SigmoidMode::kFast : sigattn::SigmoidMode::kAccurate;
   fp.path = row.path == PathKind::kHopper ? sigattn::Path::kHopper : sigattn::Path::kPortable;
   sigattn::BwdParams bp{};
   bp.fwd = fp;
@@ -323,6 +325,7 @@ bool run_shape(Shape const& shape, Context ctx, RunInfo const& info, size_t tota
           row.causal = causal != 0;
           row.ragged = ragged;
           row.deterministic = dir == Dir::kBackward && opts.deterministic;
+          row.fast_sigmoid = path != PathKind::kBaseline && opts.fast_sigmoid;
           row.real_tokens = real_tokens;
           double factor = dir == Dir::kBackward ? kBackwardFlopFactor : 1.0;
           row.flop_real = factor * flop_real;
