@@ -699,12 +699,14 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
   if (!hopper) WARN("no Hopper forward row runs here: the causal tile order is not checked");
 }
 
-// A CTA of the Hopper forward issues the first product of its next work tile together with the
-// last product of the current one (the carry), and stages O in the Q buffer that the tile used.
-// This needs more work tiles than CTAs: about three per CTA here, consecutive ones of a CTA from
-// different (batch, head) pairs (the snake), with different lengths, biases and masks. The lengths
-// mix tiles in which every consumer warpgroup has real rows (they carry) with tiles in which one
-// has none (they do not), and sequences with no keys (no Q load at all) between them.
+// A CTA of the Hopper forward alternates two Q buffers over its work tiles, stages O in the Q
+// buffer that the tile used, and may issue the first product of its next work tile together with
+// the last product of the current one (the carry; the registry rows take it only out of tiles of
+// 16 key tiles or more, which these lengths do not reach: test_fwd_shapes checks the carry at
+// every tile with the same shape). This needs more work tiles than CTAs: about three per CTA
+// here, consecutive ones of a CTA from different (batch, head) pairs (the snake), with different
+// lengths, biases and masks, tiles in which one consumer warpgroup has no real row, and sequences
+// with no keys (no Q load at all) between them.
 TEST_CASE("forward: consecutive work tiles of a CTA (the carry)", "[forward][small][carry]") {
   bool hopper = false;
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {

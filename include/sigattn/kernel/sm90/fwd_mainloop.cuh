@@ -358,8 +358,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       bool next_single = false;  // the next tile has one key tile (its S(0) is its last use of Q)
       FwdTileScores ts_next{};
       auto look_ahead = [&] {
-        if constexpr (kQBuffers == 2) {
-          if (w.q_rows >= kAllWorkRows) {
+        if constexpr (Traits::kCarry) {
+          if (w.q_rows >= kAllWorkRows && w.n_tiles >= Traits::kCarryMinKeyTiles) {
             for (int kn = k + 1;; ++kn) {
               int64_t const pos_next = snake_position(kn, blockIdx.x, gridDim.x);
               if (pos_next >= args.num_tiles) break;

@@ -17,8 +17,10 @@ namespace sigattn::kernel::sm90 {
 /// once the tile's last S product is complete, when `PreferStagedO` (kStagedO); otherwise each
 /// thread stores its accumulator fragment straight to global memory (4-byte stores, once per
 /// work tile).
+/// `CarryMinKeyTiles`: see kCarryMinKeyTiles; -1 (the default) takes the measured rule, other
+/// values are for tests (1: carry out of every tile that can, 0: never).
 template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages,
-          bool PreferStagedO = true>
+          bool PreferStagedO = true, int CarryMinKeyTiles = -1>
 struct FwdTraits {
   using Element = ElementT;
   static constexpr int kHeadDim = HeadDim;
@@ -43,6 +45,14 @@ struct FwdTraits {
   static constexpr int kSmemLimit = 227 * 1024;
   static constexpr int kQBuffers = kOtherBytes + 2 * kQBytes <= kSmemLimit ? 2 : 1;
   static constexpr bool kStagedO = PreferStagedO;
+  // The carry across work tiles (fwd_mainloop.cuh) needs two Q buffers; it is taken only out of
+  // tiles of at least this many key tiles, and not at all with three consumers (D=64): measured
+  // (docs/performance.md, session 5) it gained 3-8% at D=128 with 32-128 key tiles and lost 4%
+  // with 8, and at D=64 it lost 1-10%.
+  static constexpr int kCarryMinKeyTiles =
+      kQBuffers == 1 ? 0
+                     : (CarryMinKeyTiles >= 0 ? CarryMinKeyTiles : (kConsumers == 2 ? 16 : 0));
+  static constexpr bool kCarry = kCarryMinKeyTiles > 0;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
