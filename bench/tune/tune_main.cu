@@ -94,6 +94,11 @@ TuneOptions parse(int argc, char** argv) {
 
 constexpr double kDiffLimit = 1e-2;
 
+/// The carry column: off, or out of work tiles of at least this many key tiles.
+std::string carry_text(int min_key_tiles) {
+  return min_key_tiles > 0 ? "carry >= " + std::to_string(min_key_tiles) : std::string("no carry");
+}
+
 }  // namespace
 }  // namespace sigattn_tune
 
@@ -123,7 +128,7 @@ int main(int argc, char** argv) {
       "warm-up, L2 flushed before each. TFLOP/s on real tokens.\n\n",
       opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup);
   std::printf(
-      "| D | S | ragged | shape (q x kv x stages, O) | smem KB | ms | TFLOP/s real | vs registry | "
+      "| D | S | ragged | shape (q x kv x stages, O, carry) | smem KB | ms | TFLOP/s real | vs registry | "
       "rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
 
   int status = 0;
@@ -192,9 +197,9 @@ int main(int argc, char** argv) {
                         opts.warmup, opts.iters);
           bool const bad = !(diff <= kDiffLimit);
           if (bad) status = 1;
-          std::printf("| %d | %d | %s | %dx%dx%d, %s | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
+          std::printf("| %d | %d | %s | %dx%dx%d, %s, %s | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
                       head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
-                      var.staged_o ? "staged" : "direct", var.smem_bytes / 1024, t.median_ms,
+                      var.staged_o ? "staged" : "direct", carry_text(var.carry_min_key_tiles).c_str(), var.smem_bytes / 1024, t.median_ms,
                       flop / t.median_ms * 1e-9, base.median_ms / t.median_ms, diff,
                       bad ? " MISMATCH" : "");
           std::fflush(stdout);

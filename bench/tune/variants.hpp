@@ -1,16 +1,21 @@
 // The Hopper forward shapes that sigattn_tune_sm90 times, one X(id, head_dim, tile_q, tile_kv,
-// stages, prefer_staged_o) per shape. Each id is compiled in a translation unit of its own
+// stages, prefer_staged_o, carry_min_key_tiles) per shape (the last is FwdTraits'
+// CarryMinKeyTiles: -1 the traits' own rule, 0 never carry, 1 carry out of every tile that can). Each id is compiled in a translation unit of its own
 // (variant.cu), so the sweep builds in parallel. docs/tuning.md says what each one tests.
 #pragma once
 
 #define SIGATTN_TUNE_SM90_FWD_VARIANTS(X) \
-  X(0, 128, 128, 128, 2, true)            \
-  X(1, 128, 128, 128, 2, false)           \
-  X(2, 128, 128, 160, 2, true)            \
-  X(3, 128, 128, 176, 2, true)            \
-  X(4, 64, 128, 128, 3, true)             \
-  X(5, 64, 192, 128, 2, true)             \
-  X(6, 64, 192, 128, 3, true)
+  X(0, 128, 128, 128, 2, true, -1)        \
+  X(1, 128, 128, 128, 2, false, -1)       \
+  X(2, 128, 128, 160, 2, true, -1)        \
+  X(3, 128, 128, 176, 2, true, -1)        \
+  X(4, 128, 128, 128, 2, true, 0)         \
+  X(5, 128, 128, 128, 2, true, 1)         \
+  X(6, 64, 128, 128, 3, true, -1)         \
+  X(7, 64, 128, 128, 2, true, -1)         \
+  X(8, 64, 128, 128, 2, true, 0)          \
+  X(9, 64, 192, 128, 2, true, -1)         \
+  X(10, 64, 192, 128, 3, true, -1)
 
 namespace sigattn_tune {
 
@@ -21,6 +26,7 @@ struct Variant {
   int tile_kv;
   int stages;
   bool staged_o;  ///< FwdTraits::kStagedO: O leaves through shared memory
+  int carry_min_key_tiles;  ///< FwdTraits::kCarryMinKeyTiles (0: the carry is off)
   int smem_bytes;
   sigattn::Result (*launch)(sigattn::FwdParams const&, int, cudaStream_t, bool);
 };
