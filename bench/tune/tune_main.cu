@@ -23,8 +23,8 @@
 
 namespace sigattn_tune {
 
-#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so) \
-  template <>                                      \
+#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so, carry) \
+  template <>                                             \
   Variant variant<id>();
 SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_DECLARE)
 #undef SIGATTN_TUNE_DECLARE
@@ -36,7 +36,7 @@ using sigattn_bench::Ragged;
 
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
-#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so) v.push_back(variant<id>());
+#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, carry) v.push_back(variant<id>());
   SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_APPEND)
 #undef SIGATTN_TUNE_APPEND
   return v;
@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
       "warm-up, L2 flushed before each. TFLOP/s on real tokens.\n\n",
       opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup);
   std::printf(
-      "| D | S | ragged | shape (q x kv x stages, O, carry) | smem KB | ms | TFLOP/s real | vs registry | "
+      "| D | S | ragged | shape (q x kv x stages, O, carry) | smem KB | ms | TFLOP/s real | vs "
+      "registry | "
       "rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
 
   int status = 0;
@@ -199,8 +200,9 @@ int main(int argc, char** argv) {
           if (bad) status = 1;
           std::printf("| %d | %d | %s | %dx%dx%d, %s, %s | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
                       head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
-                      var.staged_o ? "staged" : "direct", carry_text(var.carry_min_key_tiles).c_str(), var.smem_bytes / 1024, t.median_ms,
-                      flop / t.median_ms * 1e-9, base.median_ms / t.median_ms, diff,
+                      var.staged_o ? "staged" : "direct",
+                      carry_text(var.carry_min_key_tiles).c_str(), var.smem_bytes / 1024,
+                      t.median_ms, flop / t.median_ms * 1e-9, base.median_ms / t.median_ms, diff,
                       bad ? " MISMATCH" : "");
           std::fflush(stdout);
         }

@@ -30,14 +30,10 @@ Variant variant<SIGATTN_TUNE_ID>() {
       sigattn::kernel::sm90::FwdTraits<kShape.head_dim, __nv_bfloat16, kShape.tile_q,
                                        kShape.tile_kv, kShape.stages, kShape.prefer_staged_o,
                                        kShape.carry_min_key_tiles>;
-  return Variant{kShape.head_dim,
-                 kShape.tile_q,
-                 kShape.tile_kv,
-                 kShape.stages,
-                 Traits::kStagedO,
-                 Traits::kCarryMinKeyTiles,
-                 Traits::kSmemBytes,
-                 &sigattn::detail::launch_sm90_fwd_traits<Traits>};
+  return Variant{kShape.head_dim,    kShape.tile_q,
+                 kShape.tile_kv,     kShape.stages,
+                 Traits::kStagedO,   Traits::kCarryMinKeyTiles,
+                 Traits::kSmemBytes, &sigattn::detail::launch_sm90_fwd_traits<Traits>};
 }
 
 }  // namespace sigattn_tune

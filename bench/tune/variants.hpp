@@ -1,7 +1,8 @@
 // The Hopper forward shapes that sigattn_tune_sm90 times, one X(id, head_dim, tile_q, tile_kv,
 // stages, prefer_staged_o, carry_min_key_tiles) per shape (the last is FwdTraits'
-// CarryMinKeyTiles: -1 the traits' own rule, 0 never carry, 1 carry out of every tile that can). Each id is compiled in a translation unit of its own
-// (variant.cu), so the sweep builds in parallel. docs/tuning.md says what each one tests.
+// CarryMinKeyTiles: -1 the traits' own rule, 0 never carry, 1 carry out of every tile that can).
+// Each id is compiled in a translation unit of its own (variant.cu), so the sweep builds in
+// parallel. docs/tuning.md says what each one tests.
 #pragma once
 
 #define SIGATTN_TUNE_SM90_FWD_VARIANTS(X) \
@@ -25,7 +26,7 @@ struct Variant {
   int tile_q;
   int tile_kv;
   int stages;
-  bool staged_o;  ///< FwdTraits::kStagedO: O leaves through shared memory
+  bool staged_o;            ///< FwdTraits::kStagedO: O leaves through shared memory
   int carry_min_key_tiles;  ///< FwdTraits::kCarryMinKeyTiles (0: the carry is off)
   int smem_bytes;
   sigattn::Result (*launch)(sigattn::FwdParams const&, int, cudaStream_t, bool);
