@@ -4,6 +4,7 @@
 // records what it found. Built with -DSIGATTN_BUILD_TUNING=ON (off by default).
 //
 //   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--causal 0|1]
+//                     [--reverse]
 //
 // Prints a markdown table; progress goes to stderr. Exits 2 without a compute-capability-9.0
 // device, 1 when a shape's O differs from the registry's by more than 1e-2 (relative L2).
@@ -23,8 +24,8 @@
 
 namespace sigattn_tune {
 
-#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so, carry) \
-  template <>                                             \
+#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so, carry, mufu) \
+  template <>                                                   \
   Variant variant<id>();
 SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_DECLARE)
 #undef SIGATTN_TUNE_DECLARE
@@ -36,7 +37,7 @@ using sigattn_bench::Ragged;
 
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
-#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, carry) v.push_back(variant<id>());
+#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, carry, mufu) v.push_back(variant<id>());
   SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_APPEND)
 #undef SIGATTN_TUNE_APPEND
   return v;
@@ -62,6 +63,7 @@ struct TuneOptions {
   int iters = 10;
   int warmup = 2;
   bool causal = false;
+  bool reverse = false;  // time the shapes in the reverse order (the machine's clocks drift)
 };
 
 TuneOptions parse(int argc, char** argv) {
@@ -82,10 +84,12 @@ TuneOptions parse(int argc, char** argv) {
       o.warmup = std::atoi(value());
     } else if (!std::strcmp(argv[i], "--causal")) {
       o.causal = std::atoi(value()) != 0;
+    } else if (!std::strcmp(argv[i], "--reverse")) {
+      o.reverse = true;
     } else {
       std::fprintf(stderr,
                    "usage: sigattn_tune_sm90 [--seqlens LIST] [--iters N] [--warmup N] "
-                   "[--causal 0|1]\n");
+                   "[--causal 0|1] [--reverse]\n");
       std::exit(1);
     }
   }
@@ -119,7 +123,8 @@ int main(int argc, char** argv) {
   Timer timer(stream, static_cast<size_t>(prop.l2CacheSize));
   DeviceBuffer scratch;
   scratch.allocate(2 * sizeof(double));
-  std::vector<Variant> const variants = all_variants();
+  std::vector<Variant> variants = all_variants();
+  if (opts.reverse) std::reverse(variants.begin(), variants.end());
 
   std::printf("# sigattn_tune_sm90 (Hopper forward shapes), %s, commit %s\n\n", prop.name,
               git_commit().c_str());
@@ -128,7 +133,8 @@ int main(int argc, char** argv) {
       "warm-up, L2 flushed before each. TFLOP/s on real tokens.\n\n",
       opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup);
   std::printf(
-      "| D | S | ragged | shape (q x kv x stages, O, carry) | smem KB | ms | TFLOP/s real | vs "
+      "| D | S | ragged | shape (q x kv x stages, O, carry, reciprocal) | smem KB | ms | TFLOP/s "
+      "real | vs "
       "registry | "
       "rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
 
@@ -198,12 +204,13 @@ int main(int argc, char** argv) {
                         opts.warmup, opts.iters);
           bool const bad = !(diff <= kDiffLimit);
           if (bad) status = 1;
-          std::printf("| %d | %d | %s | %dx%dx%d, %s, %s | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
-                      head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
-                      var.staged_o ? "staged" : "direct",
-                      carry_text(var.carry_min_key_tiles).c_str(), var.smem_bytes / 1024,
-                      t.median_ms, flop / t.median_ms * 1e-9, base.median_ms / t.median_ms, diff,
-                      bad ? " MISMATCH" : "");
+          std::printf(
+              "| %d | %d | %s | %dx%dx%d, %s, %s, rcp %d/8 MUFU | %d | %.3f | %.1f | %.2f | %.1e%s "
+              "|\n",
+              head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
+              var.staged_o ? "staged" : "direct", carry_text(var.carry_min_key_tiles).c_str(),
+              var.mufu_eighths, var.smem_bytes / 1024, t.median_ms, flop / t.median_ms * 1e-9,
+              base.median_ms / t.median_ms, diff, bad ? " MISMATCH" : "");
           std::fflush(stdout);
         }
       }

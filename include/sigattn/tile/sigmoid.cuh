@@ -13,28 +13,47 @@ SIGATTN_DEVICE float ex2_approx(float x) {
   return y;
 }
 
+SIGATTN_DEVICE float rcp_approx(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 SIGATTN_DEVICE float tanh_approx(float x) {
   float y;
   asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
 
-/// Accurate sigmoid, relative error about 1e-4 everywhere (one MUFU operation per value).
-/// With t = x * log2(e) and u = 2^-|t| in (0, 1]: sigmoid(x) = r for x >= 0 and u * r otherwise,
-/// with r = 1 / (1 + u). Forming u * r instead of 1 - r keeps the relative accuracy for strongly
-/// negative x (the common case with bias = -log n). The reciprocal of d = 1 + u in [1, 2] runs on
-/// the FMA pipe: a quadratic start whose residual 1 - d * r0 is the Chebyshev polynomial
-/// T3(2d - 3) / 99 (so |1 - d * r0| <= 1/99), then one Newton step, which squares the residual
-/// (<= 1.1e-4) and leaves r <= 1 / d, so the result never exceeds 1.
+/// Where the accurate sigmoid takes its reciprocal: on the FMA pipe (one MUFU operation per value,
+/// nine instructions) or on MUFU (two MUFU operations, six instructions). The kernels split each
+/// tile's values between the two at compile time (apply_split), so that neither the MUFU unit
+/// (16 operations per clock per SM) nor instruction issue limits the loop alone.
+enum class Reciprocal { kFma, kMufu };
+
+/// Accurate sigmoid. With t = x * log2(e) and u = 2^-|t| in (0, 1]: sigmoid(x) = r for x >= 0
+/// and u * r otherwise, with r = 1 / (1 + u). Forming u * r instead of 1 - r keeps the relative
+/// accuracy for strongly negative x (the common case with bias = -log n).
+/// - Reciprocal::kFma, relative error about 1e-4: the reciprocal of d = 1 + u in [1, 2] on the
+///   FMA pipe, a quadratic start whose residual 1 - d * r0 is the Chebyshev polynomial
+///   T3(2d - 3) / 99 (so |1 - d * r0| <= 1/99), then one Newton step, which squares the residual
+///   (<= 1.1e-4) and leaves r <= 1 / d, so the result never exceeds 1.
+/// - Reciprocal::kMufu, relative error a few ulp: rcp.approx (about 1 ulp on [1, 2]).
 struct SigmoidAccurate {
   static constexpr float kPrescale = 1.4426950408889634f;  // log2(e)
 
+  template <Reciprocal R = Reciprocal::kFma>
   SIGATTN_DEVICE static float apply(float t) {
     float u = ex2_approx(-fabsf(t));
     float d = 1.0f + u;
-    float r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
-    float e = fmaf(-d, r, 1.0f);
-    r = fmaf(r, e, r);
+    float r;
+    if constexpr (R == Reciprocal::kMufu) {
+      r = rcp_approx(d);
+    } else {
+      r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
+      float e = fmaf(-d, r, 1.0f);
+      r = fmaf(r, e, r);
+    }
     return times_if_negative(t, u, r);
   }
 
@@ -61,7 +80,20 @@ struct SigmoidAccurate {
 struct SigmoidFast {
   static constexpr float kPrescale = 0.5f;
 
-  SIGATTN_DEVICE static float apply(float t) { return fmaf(0.5f, tanh_approx(t), 0.5f); }
+  template <Reciprocal = Reciprocal::kFma>  // (no reciprocal here)
+  SIGATTN_DEVICE static float apply(float t) {
+    return fmaf(0.5f, tanh_approx(t), 0.5f);
+  }
 };
+
+/// The sigmoid of element `i` of a thread's accumulator fragment, where `MufuEighths` of every 8
+/// consecutive elements take the MUFU reciprocal and the rest the FMA-pipe one. `i` must be a
+/// compile-time constant after unrolling (it is in every caller), so the choice costs nothing.
+template <class Sigmoid, int MufuEighths>
+SIGATTN_DEVICE float apply_split(int i, float t) {
+  static_assert(MufuEighths >= 0 && MufuEighths <= 8, "MufuEighths is a count out of 8");
+  if ((i & 7) < MufuEighths) return Sigmoid::template apply<Reciprocal::kMufu>(t);
+  return Sigmoid::template apply<Reciprocal::kFma>(t);
+}
 
 }  // namespace sigattn::tile

@@ -64,6 +64,7 @@
 #include "sigattn/kernel/seqlen.cuh"
 #include "sigattn/kernel/sm90/bwd_traits.cuh"
 #include "sigattn/tile/load.cuh"
+#include "sigattn/tile/sigmoid.cuh"
 #include "sigattn/tile/store.cuh"
 #include "sigattn/tile/tma.cuh"
 #include "sigattn/tile/wgmma.cuh"
@@ -369,7 +370,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     };
     // P^T of element i (masked by a select, not a multiply: NaN from padded rows stays out).
     auto sigmoid_at = [&](auto masked_tag, int i, int hi, int const (&lo)[2]) {
-      float x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, bias_t));
+      float x = tile::apply_split<Sigmoid, Traits::kMufuEighths>(
+          i, fmaf(acc_s[i], args.score_mul, bias_t));
       if constexpr (decltype(masked_tag)::value) {
         int const col = col0 + (i / 4) * 8 + (i & 1);
         x = (col < lo[(i >> 1) & 1] || col >= hi) ? 0.0f : x;

@@ -17,7 +17,8 @@ namespace sigattn::kernel::sm90 {
 /// the dQ warp adds to the workspace. The 16-bit tiles are stored as 64-column, 128-byte-swizzled
 /// blocks (tile/wgmma.cuh); the fp32 staging tile as 32-column (128-byte) blocks with the same
 /// swizzle, the layout of the TMA box of the workspace's tensor map.
-template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages>
+/// `MufuEighths`: see kMufuEighths; -1 (the default) takes the measured rule.
+template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages, int MufuEighths = -1>
 struct BwdTraits {
   using Element = ElementT;
   static constexpr int kHeadDim = HeadDim;
@@ -28,6 +29,10 @@ struct BwdTraits {
   static constexpr int kThreads = 128 * (1 + kConsumers);
   static constexpr int kConsumerThreads = 128 * kConsumers;
   static constexpr int kQBlocks = TileQ / 64;  // 64-query blocks of a dQ tile
+  // Of every 8 elements of a thread, how many take the accurate sigmoid's reciprocal on MUFU
+  // (tile::apply_split). Five products per element (10 * HeadDim FLOP) leave MUFU room for two
+  // operations per element at both head dims.
+  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : 8;
 
   // Register budget per thread after setmaxnreg (the sum over warpgroups stays within 64K).
   static constexpr int kProducerRegisters = 24;

@@ -32,6 +32,7 @@
 #include "sigattn/kernel/sm90/fwd_scheduler.cuh"
 #include "sigattn/kernel/sm90/fwd_traits.cuh"
 #include "sigattn/tile/load.cuh"
+#include "sigattn/tile/sigmoid.cuh"
 #include "sigattn/tile/store.cuh"
 #include "sigattn/tile/tma.cuh"
 #include "sigattn/tile/wgmma.cuh"
@@ -249,14 +250,16 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
                                   ts.len.key_end(ts.row0 + frag_row + 8)};
       SIGATTN_PRAGMA_UNROLL
       for (int i = 0; i < kSRegs; ++i) {
-        float const x = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, ts.bias_t));
+        float const x = tile::apply_split<Sigmoid, Traits::kMufuEighths>(
+            i, fmaf(acc_s[i], args.score_mul, ts.bias_t));
         int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
         acc_s[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : x;
       }
     } else {
       SIGATTN_PRAGMA_UNROLL
       for (int i = 0; i < kSRegs; ++i)
-        acc_s[i] = Sigmoid::apply(fmaf(acc_s[i], args.score_mul, ts.bias_t));
+        acc_s[i] = tile::apply_split<Sigmoid, Traits::kMufuEighths>(
+            i, fmaf(acc_s[i], args.score_mul, ts.bias_t));
     }
   };
   auto pack_p = [&] {

@@ -19,8 +19,9 @@ namespace sigattn::kernel::sm90 {
 /// work tile).
 /// `CarryMinKeyTiles`: see kCarryMinKeyTiles; -1 (the default) takes the measured rule, other
 /// values are for tests (1: carry out of every tile that can, 0: never).
+/// `MufuEighths`: see kMufuEighths; -1 (the default) takes the measured rule.
 template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages,
-          bool PreferStagedO = true, int CarryMinKeyTiles = -1>
+          bool PreferStagedO = true, int CarryMinKeyTiles = -1, int MufuEighths = -1>
 struct FwdTraits {
   using Element = ElementT;
   static constexpr int kHeadDim = HeadDim;
@@ -53,6 +54,11 @@ struct FwdTraits {
       kQBuffers == 1 ? 0
                      : (CarryMinKeyTiles >= 0 ? CarryMinKeyTiles : (kConsumers == 2 ? 16 : 0));
   static constexpr bool kCarry = kCarryMinKeyTiles > 0;
+  // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
+  // MUFU operations per score, 6 instructions) rather than on the FMA pipe (one, 9 instructions):
+  // tile::apply_split. At D=128 a key tile's 4 * 128 FLOP per score leave MUFU room for more
+  // than one operation per score; at D=64 one is already the tensor cores' pace.
+  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 128 ? 8 : 0);
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
