@@ -701,9 +701,8 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
 
 // A CTA of the Hopper forward alternates two Q buffers over its work tiles, stages O in the Q
 // buffer that the tile used, and may issue the first product of its next work tile together with
-// the last product of the current one (the carry; the registry rows take it only out of tiles of
-// 16 key tiles or more, which these lengths do not reach: test_fwd_shapes checks the carry at
-// every tile with the same shape). This needs more work tiles than CTAs: about three per CTA
+// the last product of the current one (the carry; off in the registry rows since session 6:
+// test_fwd_shapes checks the carry at every tile with the same shape). This needs more work tiles than CTAs: about three per CTA
 // here, consecutive ones of a CTA from different (batch, head) pairs (the snake), with different
 // lengths, biases and masks, tiles in which one consumer warpgroup has no real row, and sequences
 // with no keys (no Q load at all) between them.

@@ -17,8 +17,8 @@ namespace sigattn::kernel::sm90 {
 /// once the tile's last S product is complete, when `PreferStagedO` (kStagedO); otherwise each
 /// thread stores its accumulator fragment straight to global memory (4-byte stores, once per
 /// work tile).
-/// `CarryMinKeyTiles`: see kCarryMinKeyTiles; -1 (the default) takes the measured rule, other
-/// values are for tests (1: carry out of every tile that can, 0: never).
+/// `CarryMinKeyTiles`: see kCarryMinKeyTiles; -1 (the default) takes the measured rule (no
+/// carry), other values are for tests and sweeps (1: carry out of every tile that can, 0: never).
 /// `MufuEighths`: see kMufuEighths; -1 (the default) takes the measured rule.
 template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages,
           bool PreferStagedO = true, int CarryMinKeyTiles = -1, int MufuEighths = -1>
@@ -47,12 +47,12 @@ struct FwdTraits {
   static constexpr int kQBuffers = kOtherBytes + 2 * kQBytes <= kSmemLimit ? 2 : 1;
   static constexpr bool kStagedO = PreferStagedO;
   // The carry across work tiles (fwd_mainloop.cuh) needs two Q buffers; it is taken only out of
-  // tiles of at least this many key tiles, and not at all with three consumers (D=64): measured
-  // (docs/performance.md, session 5) it gained 3-8% at D=128 with 32-128 key tiles and lost 4%
-  // with 8, and at D=64 it lost 1-10%.
+  // tiles of at least this many key tiles (0: never). Off by default: against the same kernels
+  // without it (docs/performance.md, session 6) it cost 8-12% at S=1K and 2-10% at D=64 when
+  // taken from every tile, and taken from 16 key tiles on, all 12 D=128 forward rows of the
+  // benchmark ran 1-4% slower with it. Tests and sweeps set it.
   static constexpr int kCarryMinKeyTiles =
-      kQBuffers == 1 ? 0
-                     : (CarryMinKeyTiles >= 0 ? CarryMinKeyTiles : (kConsumers == 2 ? 16 : 0));
+      kQBuffers == 1 ? 0 : (CarryMinKeyTiles >= 0 ? CarryMinKeyTiles : 0);
   static constexpr bool kCarry = kCarryMinKeyTiles > 0;
   // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
   // MUFU operations per score, 6 instructions) rather than on the FMA pipe (one, 9 instructions):
