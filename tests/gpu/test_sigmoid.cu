@@ -14,21 +14,21 @@ namespace {
 
 using sigattn::tile::Reciprocal;
 
-template <class Sigmoid, Reciprocal R>
+template <class Sigmoid, Reciprocal Unit>
 __global__ void eval_sigmoid(float const* x, float* y, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) y[i] = Sigmoid::template apply<R>(x[i] * Sigmoid::kPrescale);
+  if (i < n) y[i] = Sigmoid::template apply<Unit>(x[i] * Sigmoid::kPrescale);
 }
 
 /// Largest relative error against the exact logistic function over x in [lo, hi].
-template <class Sigmoid, Reciprocal R = Reciprocal::kFma>
+template <class Sigmoid, Reciprocal Unit = Reciprocal::kFma>
 double max_rel_error(float lo, float hi) {
   constexpr int kN = 1 << 20;
   std::vector<float> x(kN);
   for (int i = 0; i < kN; ++i) x[i] = lo + (hi - lo) * (static_cast<float>(i) / (kN - 1));
   sigattn::test::DeviceBuffer dx(kN * 4), dy(kN * 4);
   SIGATTN_TEST_CUDA(cudaMemcpy(dx.get(), x.data(), kN * 4, cudaMemcpyHostToDevice));
-  eval_sigmoid<Sigmoid, R>
+  eval_sigmoid<Sigmoid, Unit>
       <<<kN / 256, 256>>>(static_cast<float*>(dx.get()), static_cast<float*>(dy.get()), kN);
   SIGATTN_TEST_CUDA(cudaGetLastError());
   std::vector<float> y(kN);

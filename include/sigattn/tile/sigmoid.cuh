@@ -43,12 +43,12 @@ enum class Reciprocal { kFma, kMufu };
 struct SigmoidAccurate {
   static constexpr float kPrescale = 1.4426950408889634f;  // log2(e)
 
-  template <Reciprocal R = Reciprocal::kFma>
+  template <Reciprocal Unit = Reciprocal::kFma>
   SIGATTN_DEVICE static float apply(float t) {
     float u = ex2_approx(-fabsf(t));
     float d = 1.0f + u;
     float r;
-    if constexpr (R == Reciprocal::kMufu) {
+    if constexpr (Unit == Reciprocal::kMufu) {
       r = rcp_approx(d);
     } else {
       r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
