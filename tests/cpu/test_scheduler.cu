@@ -126,20 +126,27 @@ std::vector<TileCoord> check_order(Problem const& p, int grid) {
   return tiles;
 }
 
+// Every order: the real tiles (query rows below q_len) first, then the zero tiles.
+void check_real_tiles_first(Problem const& p, std::vector<TileCoord> const& tiles) {
+  bool in_zero_part = false;
+  for (TileCoord const& c : tiles) {
+    bool const real = c.m < p.q_tiles(c.b);
+    if (!real) in_zero_part = true;
+    REQUIRE(!(real && in_zero_part));  // no real tile after the first zero tile
+  }
+}
+
 // The head-by-head order (no causal mask, or a causal one not by levels): the real tiles first,
 // batch entries by decreasing kv_len (q_len under a causal mask), and each (batch, head)'s real
 // tiles together, last query tile first.
 void check_head_by_head(Problem const& p, std::vector<TileCoord> const& tiles) {
+  check_real_tiles_first(p, tiles);
   std::vector<int> const& key = p.causal ? p.q_lens : p.kv_lens;
-  bool in_zero_part = false;
   int last_key = INT32_MAX;
   for (size_t i = 0; i < tiles.size(); ++i) {
     TileCoord const& c = tiles[i];
-    bool const real = c.m < p.q_tiles(c.b);
-    if (!real) in_zero_part = true;
-    REQUIRE(!(real && in_zero_part));  // no real tile after the first zero tile
-    if (!real) continue;
-    REQUIRE(key[c.b] <= last_key);  // batch entries by decreasing length
+    if (c.m >= p.q_tiles(c.b)) continue;  // a zero tile (after every real one)
+    REQUIRE(key[c.b] <= last_key);        // batch entries by decreasing length
     last_key = key[c.b];
     bool const same = i > 0 && tiles[i - 1].b == c.b && tiles[i - 1].h == c.h;
     if (same) REQUIRE(tiles[i - 1].m == c.m + 1);      // one (batch, head): last query tile first
@@ -191,12 +198,10 @@ TEST_CASE("scheduler: under a causal mask the order goes by levels, costs non-in
                   << " grid=" << grid);
     REQUIRE(tables(p, grid)->levels == 1);
     std::vector<TileCoord> tiles = check_order(p, grid);
-    bool in_zero_part = false;
+    check_real_tiles_first(p, tiles);
     for (size_t i = 0; i < tiles.size(); ++i) {
       TileCoord const& c = tiles[i];
       bool const real = c.m < p.q_tiles(c.b);
-      if (!real) in_zero_part = true;
-      REQUIRE(!(real && in_zero_part));  // no real tile after the first zero tile
       if (real && i > 0) {
         TileCoord const& prev = tiles[i - 1];
         // The query tile index (a causal tile's cost with q_len = kv_len) never increases.
