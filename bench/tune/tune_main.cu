@@ -133,10 +133,8 @@ int main(int argc, char** argv) {
       "warm-up, L2 flushed before each. TFLOP/s on real tokens.\n\n",
       opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup);
   std::printf(
-      "| D | S | ragged | shape (q x kv x stages, O, carry, reciprocal) | smem KB | ms | TFLOP/s "
-      "real | vs "
-      "registry | "
-      "rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
+      "| D | S | ragged | shape (q x kv x stages, O, carry, reciprocal) | smem KB | ms | "
+      "TFLOP/s real | vs registry | rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
 
   int status = 0;
   for (int head_dim : {128, 64}) {

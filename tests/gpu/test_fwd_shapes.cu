@@ -107,9 +107,10 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 }
 
 // The carry across work tiles at every tile that can take it (FwdTraits' CarryMinKeyTiles = 1):
-// the registry rows do not take it (off by default since session 6). The shape of test_forward's "[carry]" case: about three work
-// tiles per CTA, consecutive ones of a CTA from different (batch, head) pairs, ragged, GQA, a
-// sequence with no keys in between, with and without a causal mask.
+// the registry rows do not take it (off by default since session 6). The shape of test_forward's
+// "[carry]" case: about three work tiles per CTA, consecutive ones of a CTA from different
+// (batch, head) pairs, ragged, GQA, a sequence with no keys in between, with and without a
+// causal mask.
 TEST_CASE("forward: the carry at every work tile (D = 128 and 64)", "[forward][small][carry]") {
 #if SIGATTN_ENABLE_SM90A
   if (current_device_cc() != 90) {

@@ -13,11 +13,11 @@
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
-// take turns issuing their products (fwd_consumer). Across work tiles the same overlap holds: the
-// last P V of a tile goes out with S(0) of the CTA's next tile (from the other Q buffer), so a work
-// tile costs no unoverlapped first product and sigmoid. O then leaves through the tile's own Q
-// buffer (kStagedO), which its S products no longer read, and that buffer is released for the Q
-// tile after next; otherwise straight from the accumulator fragment.
+// take turns issuing their products (fwd_consumer). With the carry (FwdTraits::kCarry, off in the
+// registry rows: it measured slower) the same overlap runs across work tiles: the last P V of a
+// tile goes out with S(0) of the CTA's next tile (from the other Q buffer). O leaves through the
+// tile's own Q buffer (kStagedO), which its S products no longer read, and that buffer is released
+// for the Q tile after next; otherwise straight from the accumulator fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -167,10 +167,11 @@ SIGATTN_DEVICE FwdTileScores tile_scores(FwdArgs const& args, FwdTilePlan const&
 ///   issue S(n+1) = Q K(n+1)^T;  issue O += P(n) V(n);  wait S(n+1);  P(n+1) = sigmoid(S(n+1))
 ///   in fp32, in place;  wait the PV product;  release stage n;  pack P(n+1) to 16 bits,
 /// so the sigmoid of one tile runs on the FMA and MUFU pipes while the tensor cores work on the
-/// previous tile's P V (and the other consumer warpgroups' products fill the gaps). The same
-/// holds across work tiles: with two Q buffers, the last P V of a work tile is issued together
-/// with S(0) of the CTA's next work tile, whose sigmoid then runs while that P V does, and the
-/// finished tile's O is stored after it ("carried": the next tile begins with P(0) in registers).
+/// previous tile's P V (and the other consumer warpgroups' products fill the gaps). With the
+/// carry (Traits::kCarry) the same holds across work tiles: the last P V of a work tile is issued
+/// together with S(0) of the CTA's next work tile, whose sigmoid then runs while that P V does,
+/// and the finished tile's O is stored after it ("carried": the next tile begins with P(0) in
+/// registers).
 template <class Traits, class Sigmoid>
 SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> const& smem) {
   using Element = typename Traits::Element;

@@ -12,8 +12,8 @@ namespace sigattn::kernel::sm90 {
 /// 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
 /// `Stages` shared-memory stages guarded by mbarriers. Every tile is stored as 64-column,
 /// 128-byte-swizzled blocks (tile/wgmma.cuh). Q tiles alternate between two buffers when both fit
-/// beside the stages (kQBuffers), so that the next work tile's first product can be issued with
-/// the last product of the current one. O leaves through its own tile's Q buffer, which is dead
+/// beside the stages (kQBuffers), so that the next work tile's Q lands while the current one runs
+/// (and, with the carry, its first product can be issued with the current one's last). O leaves through its own tile's Q buffer, which is dead
 /// once the tile's last S product is complete, when `PreferStagedO` (kStagedO); otherwise each
 /// thread stores its accumulator fragment straight to global memory (4-byte stores, once per
 /// work tile).
