@@ -421,7 +421,9 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       for (int n = 0; n + 1 < w.n_tiles || (n + 1 == w.n_tiles && carry); ++n, ++kv_iter) {
         int const stage = kv_iter % kStages;
         int const next = kv_iter + 1;
-        bool const into_next_tile = n + 1 == w.n_tiles;  // the carry
+        // The carry (known false at compile time without it: the loop then never reaches the
+        // last key tile, and nothing of the carry's selects is left in the issue).
+        bool const into_next_tile = Traits::kCarry && n + 1 == w.n_tiles;
         if (into_next_tile) tile::mbarrier_wait(smem.q_full(q_buffer_next), q_parity_next);
         tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
         wait_v(n);
