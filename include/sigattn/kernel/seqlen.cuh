@@ -26,13 +26,19 @@ SIGATTN_DEVICE int clamp_len(int32_t const* lens, int b, int max_len) {
   return min(max(__ldg(lens + b), 0), max_len);
 }
 
-SIGATTN_DEVICE SeqLens read_seqlens(FwdParams const& p, int b) {
+/// The lengths of a batch entry from its (clamped) q_len and kv_len.
+SIGATTN_DEVICE SeqLens make_seqlens(FwdParams const& p, int q_len, int kv_len) {
   SeqLens s;
-  s.q_len = clamp_len(p.q_lens, b, p.max_q_len);
-  s.kv_len = clamp_len(p.kv_lens, b, p.max_kv_len);
+  s.q_len = q_len;
+  s.kv_len = kv_len;
   s.causal = p.causal != Causal::kNone;
   s.diag_offset = p.causal == Causal::kBottomRight ? s.kv_len - s.q_len : 0;
   return s;
+}
+
+SIGATTN_DEVICE SeqLens read_seqlens(FwdParams const& p, int b) {
+  return make_seqlens(p, clamp_len(p.q_lens, b, p.max_q_len),
+                      clamp_len(p.kv_lens, b, p.max_kv_len));
 }
 
 /// bias_b of SPEC section 1, in natural units. Only called when kv_len > 0.

@@ -46,7 +46,8 @@ constexpr int kBarrierTurn0 = 5;      // + consumer index: that warpgroup may is
 
 template <class Traits>
 struct FwdSmemLayout {
-  char* base;  // 1024-byte aligned: Q buffers | stage 0 K, V | stage 1 K, V | ... | tables
+  char* base;  // 1024-byte aligned: Q buffers | stage 0 K, V | stage 1 K, V | ... | barriers |
+               // tile-info slots | tables
 
   static constexpr uint32_t kStagesOffset = Traits::kQBuffers * Traits::kQBytes;
 
@@ -72,8 +73,18 @@ struct FwdSmemLayout {
   SIGATTN_DEVICE uint64_t* v_full(int s) const { return barriers() + 4 + Traits::kStages + s; }
   SIGATTN_DEVICE uint64_t* k_empty(int s) const { return barriers() + 4 + 2 * Traits::kStages + s; }
   SIGATTN_DEVICE uint64_t* v_empty(int s) const { return barriers() + 4 + 3 * Traits::kStages + s; }
+  SIGATTN_DEVICE uint64_t* info_full(int slot) const {
+    return barriers() + 4 + 4 * Traits::kStages + slot;
+  }
+  SIGATTN_DEVICE uint64_t* info_empty(int slot) const {
+    return barriers() + 6 + 4 * Traits::kStages + slot;
+  }
+  // (16-byte aligned: the tiles and barriers before them are multiples of 32 bytes.)
+  SIGATTN_DEVICE FwdTileInfo* info(int slot) const {
+    return reinterpret_cast<FwdTileInfo*>(barriers() + 8 + 4 * Traits::kStages) + slot;
+  }
   SIGATTN_DEVICE FwdScheduleSmem& schedule() const {
-    return *reinterpret_cast<FwdScheduleSmem*>(barriers() + 4 + 4 * Traits::kStages);
+    return *reinterpret_cast<FwdScheduleSmem*>(info(2));
   }
 };
 
@@ -89,11 +100,10 @@ struct FwdTilePlan {
 };
 
 template <class Traits>
-SIGATTN_DEVICE FwdTilePlan plan_fwd_tile(FwdArgs const& args, FwdScheduleSmem const& sched,
-                                         int64_t pos) {
+SIGATTN_DEVICE FwdTilePlan plan_from(FwdArgs const& args, TileCoord tc, SeqLens len) {
   FwdTilePlan w;
-  w.tc = fwd_tile_at<Traits::kTileQ>(args, sched, pos);
-  w.len = read_seqlens(args.p, w.tc.b);
+  w.tc = tc;
+  w.len = len;
   w.row0 = w.tc.m * Traits::kTileQ;
   w.tile_rows = min(Traits::kTileQ, args.p.max_q_len - w.row0);
   w.q_rows = max(min(Traits::kTileQ, w.len.q_len - w.row0), 0);
@@ -105,10 +115,29 @@ SIGATTN_DEVICE FwdTilePlan plan_fwd_tile(FwdArgs const& args, FwdScheduleSmem co
   return w;
 }
 
-/// Producer (one thread): for each of the CTA's work tiles that has a visible key, its Q tile
-/// into the next Q buffer once the consumers have released that buffer, then every visible K and
-/// V tile into the ring. The ring position runs on across work tiles, so the next tile's first
-/// loads overlap the current tile's tail.
+/// The plan of the work tile at `pos`: a search in the order's tables and the lengths from global
+/// memory (the producer, and the carry's look-ahead).
+template <class Traits>
+SIGATTN_DEVICE FwdTilePlan plan_fwd_tile(FwdArgs const& args, FwdScheduleSmem const& sched,
+                                         int64_t pos) {
+  TileCoord const tc = fwd_tile_at<Traits::kTileQ>(args, sched, pos);
+  return plan_from<Traits>(args, tc, read_seqlens(args.p, tc.b));
+}
+
+/// The plan of a work tile from the info the producer wrote (shared memory only).
+template <class Traits>
+SIGATTN_DEVICE FwdTilePlan plan_from_info(FwdArgs const& args, FwdTileInfo const& info) {
+  return plan_from<Traits>(args, TileCoord{info.m, info.b, info.h},
+                           make_seqlens(args.p, info.q_len, info.kv_len));
+}
+
+/// Producer (one thread): for each of the CTA's work tiles, its plan into the next tile-info slot
+/// once the consumers have released that slot (info_full / info_empty, two slots, every work tile
+/// including those without a visible key); then, for a tile with a visible key, its Q tile into
+/// the next Q buffer once the consumers have released that buffer, then every visible K and V
+/// tile into the ring. The ring position runs on across work tiles, so the next tile's first
+/// loads overlap the current tile's tail, and so does the next tile's plan: the consumers read it
+/// from shared memory instead of searching the tables and loading the lengths themselves.
 template <class Traits>
 SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
                                  FwdSmemLayout<Traits> const& smem) {
@@ -121,6 +150,12 @@ SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
     int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
     if (pos >= args.num_tiles) break;
     FwdTilePlan const w = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
+    int const slot = k & 1;
+    if (k >= 2) tile::mbarrier_wait(smem.info_empty(slot), ((k >> 1) - 1) & 1);
+    *smem.info(slot) = FwdTileInfo{
+        w.tc.m, w.tc.b, w.tc.h, w.len.q_len, w.len.kv_len,
+        w.n_tiles > 0 ? read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul : 0.0f, {0, 0}};
+    tile::mbarrier_arrive(smem.info_full(slot));  // (release: the writes above come first)
     if (w.n_tiles == 0) continue;
     int const hk = w.tc.h / args.group;
     int const qb = q_loads % kQBuffers;
@@ -158,9 +193,13 @@ struct FwdTileScores {
   float bias_t;
 };
 
+SIGATTN_DEVICE FwdTileScores tile_scores(FwdTilePlan const& w, float bias_t) {
+  return {w.len, w.row0, w.len.key_end(w.row0), bias_t};
+}
+
+/// (The carry's look-ahead, which plans a tile before the producer has written its info.)
 SIGATTN_DEVICE FwdTileScores tile_scores(FwdArgs const& args, FwdTilePlan const& w) {
-  return {w.len, w.row0, w.len.key_end(w.row0),
-          read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul};
+  return tile_scores(w, read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul);
 }
 
 /// Consumer warpgroup `consumer` (64 query rows of every work tile). Per key tile n the order is
@@ -279,7 +318,10 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
   for (int k = 0;; ++k) {
     int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
     if (pos >= args.num_tiles) break;
-    FwdTilePlan const w = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
+    // The tile's info slot stays ours until the end of the tile (the epilogue reads it again).
+    int const info_slot = k & 1;
+    tile::mbarrier_wait(smem.info_full(info_slot), (k >> 1) & 1);
+    FwdTilePlan const w = plan_from_info<Traits>(args, *smem.info(info_slot));
     if (w.n_tiles == 0) {
       // A query tile past q_len, or one whose rows see no key (kv_len = 0): O is zero, and
       // nothing was loaded for it. This warpgroup writes its 64 rows.
@@ -291,6 +333,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
           *reinterpret_cast<uint4*>(o + r * p.o_stride.token + (idx % kChunksPerRow) * 8) =
               make_uint4(0, 0, 0, 0);
       }
+      tile::mbarrier_arrive(smem.info_empty(info_slot));
       continue;
     }
     int const q_buffer = q_tiles_begun % kQBuffers;
@@ -301,7 +344,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
     SIGATTN_PRAGMA_UNROLL
     for (int i = 0; i < kORegs; ++i) acc_o[i] = 0.0f;
 
-    FwdTileScores const ts = tile_scores(args, w);
+    FwdTileScores const ts = tile_scores(w, smem.info(info_slot)->bias_t);
     // V(n) ready for its product: landed, and zeroed past kv_len in the tile that crosses it.
     auto wait_v = [&](int n) {
       int const stage = kv_iter % kStages;
@@ -465,10 +508,9 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
       carried = carry;
     }
 
-    // Epilogue: rows past q_len are written as zeros. (The plan is derived again rather than kept
-    // live across the main loop, whose registers are all taken.)
-    FwdTilePlan const e =
-        plan_fwd_tile<Traits>(args, smem.schedule(), snake_position(k, blockIdx.x, gridDim.x));
+    // Epilogue: rows past q_len are written as zeros. (The plan is derived again from the tile's
+    // info slot rather than kept live across the main loop, whose registers are all taken.)
+    FwdTilePlan const e = plan_from_info<Traits>(args, *smem.info(k & 1));
     Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
                             e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
     if constexpr (Traits::kStagedO) {
@@ -516,6 +558,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
         }
       }
     }
+    tile::mbarrier_arrive(smem.info_empty(k & 1));
   }
   if (consumer == 0) turn_wait();  // the turn handed out at the start
 }
@@ -536,6 +579,10 @@ SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, c
       tile::mbarrier_init(smem.v_full(s), 1);
       tile::mbarrier_init(smem.k_empty(s), Traits::kConsumerThreads);
       tile::mbarrier_init(smem.v_empty(s), Traits::kConsumerThreads);
+    }
+    for (int slot = 0; slot < 2; ++slot) {
+      tile::mbarrier_init(smem.info_full(slot), 1);
+      tile::mbarrier_init(smem.info_empty(slot), Traits::kConsumerThreads);
     }
     tile::fence_barrier_init();
   }

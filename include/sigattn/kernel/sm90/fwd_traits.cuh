@@ -8,6 +8,17 @@
 
 namespace sigattn::kernel::sm90 {
 
+/// What the producer hands the consumers about a work tile, through a two-slot ring in shared
+/// memory (fwd_mainloop.cuh): the tile's coordinates, its lengths and its bias, which it derives
+/// once (a search in the order's tables and loads from global memory) while the consumers still
+/// work on earlier tiles.
+struct alignas(16) FwdTileInfo {
+  int m, b, h;  // TileCoord
+  int q_len, kv_len;
+  float bias_t;  // bias_b * bias_mul (0 when no key is visible)
+  int unused[2];
+};
+
 /// One producer warpgroup (one thread issues the TMA loads) and TileQ / 64 consumer warpgroups of
 /// 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
 /// `Stages` shared-memory stages guarded by mbarriers. Every tile is stored as 64-column,
@@ -38,10 +49,13 @@ struct FwdTraits {
 
   static constexpr int kQBytes = TileQ * HeadDim * 2;
   static constexpr int kKVBytes = TileKV * HeadDim * 2;  // one K or one V tile
-  static constexpr int kBarrierBytes = 8 * (4 + 4 * Stages);
-  // Everything but the Q buffers: the barriers and the tile order's tables (fwd_scheduler.cuh)
-  // follow the tiles, and the base is aligned to 1024 bytes at run time.
+  // q_full, q_empty (2 each), k_full, v_full, k_empty, v_empty (kStages each), info_full and
+  // info_empty (2 each).
+  static constexpr int kBarrierBytes = 8 * (8 + 4 * Stages);
+  // Everything but the Q buffers: the barriers, the two tile-info slots and the tile order's
+  // tables (fwd_scheduler.cuh) follow the tiles, and the base is aligned to 1024 bytes at run time.
   static constexpr int kOtherBytes = 2 * Stages * kKVBytes + kBarrierBytes +
+                                     2 * static_cast<int>(sizeof(FwdTileInfo)) +
                                      static_cast<int>(sizeof(FwdScheduleSmem)) + 1024;
   static constexpr int kSmemLimit = 227 * 1024;
   static constexpr int kQBuffers = kOtherBytes + 2 * kQBytes <= kSmemLimit ? 2 : 1;
