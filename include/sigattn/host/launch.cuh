@@ -207,6 +207,10 @@ Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t strea
     CUresult e = tile::make_bshd_tensor_map(&tma.q_map, kBF16, p.q, p.batch, p.max_q_len,
                                             p.num_heads, p.head_dim, p.q_stride.batch,
                                             p.q_stride.token, p.q_stride.head, Traits::kTileQ);
+    if (e == CUDA_SUCCESS)
+      e = tile::make_bshd_tensor_map(&tma.o_map, kBF16, p.o, p.batch, p.max_q_len, p.num_heads,
+                                     p.head_dim, p.o_stride.batch, p.o_stride.token,
+                                     p.o_stride.head, 64);
     if (p.max_kv_len == 0) {
       // No key is ever loaded (K and V may be null, their strides anything): the kernel only
       // writes zeros, and the K and V maps are Q's, which TMA accepts and nothing reads.

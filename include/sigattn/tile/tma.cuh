@@ -88,6 +88,19 @@ SIGATTN_DEVICE void tma_reduce_add_4d(CUtensorMap const* map, void const* smem, 
 #endif
 }
 
+/// Stores one 4-D TMA box from shared memory (laid out as the map's box, swizzle included;
+/// 1024-byte aligned for the 128-byte swizzle) to the global tensor at box origin {c0, c1, c2, c3},
+/// as one asynchronous copy in this thread's open bulk group. Box elements outside the tensor are
+/// not written. The same rules for the source as for tma_reduce_add_4d.
+SIGATTN_DEVICE void tma_store_4d(CUtensorMap const* map, void const* smem, int c0, int c1, int c2,
+                                 int c3) {
+#if SIGATTN_ARCH_SM90A
+  int32_t const coords[4] = {c0, c1, c2, c3};
+  cuda::ptx::cp_async_bulk_tensor(cuda::ptx::space_global, cuda::ptx::space_shared, map, coords,
+                                  smem);
+#endif
+}
+
 /// Closes this thread's open bulk group (the bulk copies and reductions it issued since the last
 /// commit). Bulk groups are per thread: only the issuing thread can wait for them.
 SIGATTN_DEVICE void bulk_commit_group() {

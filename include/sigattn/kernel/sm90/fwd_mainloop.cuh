@@ -212,7 +212,8 @@ SIGATTN_DEVICE FwdTileScores tile_scores(FwdArgs const& args, FwdTilePlan const&
 /// and the finished tile's O is stored after it ("carried": the next tile begins with P(0) in
 /// registers).
 template <class Traits, class Sigmoid>
-SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> const& smem) {
+SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
+                                 FwdSmemLayout<Traits> const& smem) {
   using Element = typename Traits::Element;
   constexpr int kHeadDim = Traits::kHeadDim;
   constexpr int kTileQ = Traits::kTileQ;
@@ -511,39 +512,44 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again from the tile's
     // info slot rather than kept live across the main loop, whose registers are all taken.)
     FwdTilePlan const e = plan_from_info<Traits>(args, *smem.info(k & 1));
-    Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
-                            e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
     if constexpr (Traits::kStagedO) {
       // O through this warpgroup's own rows of the tile's Q buffer (no other warpgroup reads
-      // them, and its own S products are complete), then 16-byte stores. The first barrier
-      // keeps every warp's last S product ahead of the writes; the buffer is released after
-      // the reads, behind a proxy fence, since the next Q tile lands in it by TMA.
+      // them, and its own S products are complete), rows past q_len as zeros, then one TMA store
+      // per 64-column block (rows past max_q_len fall outside the map and are not written). The
+      // first barrier keeps every warp's last S product ahead of the writes, the second every
+      // thread's writes (made visible to the async proxy) ahead of the store. The buffer is
+      // released once the store has read it, since the next Q tile lands in it by TMA; only the
+      // issuing thread can wait for that, and the other threads go on to the next tile.
       char* const o_smem = smem.q(q_buffer);
       tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+      bool const real[2] = {frag_row < e.q_rows, frag_row + 8 < e.q_rows};
       SIGATTN_PRAGMA_UNROLL
       for (int j = 0; j < kORegs / 4; ++j) {
         int const col = j * 8 + (lane & 3) * 2;
-        *reinterpret_cast<uint32_t*>(o_smem + tile::swizzled_block_offset<kTileQ>(frag_row, col)) =
-            detail::pack2<Element>(acc_o[4 * j + 0], acc_o[4 * j + 1]);
-        *reinterpret_cast<uint32_t*>(o_smem +
-                                     tile::swizzled_block_offset<kTileQ>(frag_row + 8, col)) =
-            detail::pack2<Element>(acc_o[4 * j + 2], acc_o[4 * j + 3]);
-      }
-      tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
-      for (int idx = group_thread; idx < 64 * kChunksPerRow; idx += 128) {
-        int const r = consumer * 64 + idx / kChunksPerRow;
-        int const col = (idx % kChunksPerRow) * 8;
-        if (r >= e.tile_rows) continue;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (r < e.q_rows)
-          v = *reinterpret_cast<uint4 const*>(o_smem + tile::swizzled_block_offset<kTileQ>(r, col));
-        *reinterpret_cast<uint4*>(o_tile + r * p.o_stride.token + col) = v;
+        SIGATTN_PRAGMA_UNROLL
+        for (int half = 0; half < 2; ++half)
+          *reinterpret_cast<uint32_t*>(
+              o_smem + tile::swizzled_block_offset<kTileQ>(frag_row + 8 * half, col)) =
+              real[half] ? detail::pack2<Element>(acc_o[4 * j + 2 * half],
+                                                  acc_o[4 * j + 2 * half + 1])
+                         : 0u;
       }
       tile::fence_proxy_async_shared();
+      tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+      if (group_thread == 0) {
+        SIGATTN_PRAGMA_UNROLL
+        for (int blk = 0; blk < kHeadDim / 64; ++blk)
+          tile::tma_store_4d(o_map, o_smem + blk * kTileQ * 128 + consumer * 64 * 128, blk * 64,
+                             e.row0 + consumer * 64, e.tc.h, e.tc.b);
+        tile::bulk_commit_group();
+        tile::bulk_wait_group_read<0>();
+      }
       tile::mbarrier_arrive(smem.q_empty(q_buffer));
     } else {
       // Straight from the accumulator fragment: each thread stores its two rows, 4 bytes per
       // column pair (the four threads of a quad cover 16 contiguous bytes of a row).
+      Element* const o_tile = static_cast<Element*>(p.o) + e.tc.b * p.o_stride.batch +
+                              e.tc.h * p.o_stride.head + e.row0 * p.o_stride.token;
       SIGATTN_PRAGMA_UNROLL
       for (int half = 0; half < 2; ++half) {
         int const r = frag_row + 8 * half;
@@ -560,6 +566,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, FwdSmemLayout<Traits> cons
     }
     tile::mbarrier_arrive(smem.info_empty(k & 1));
   }
+  // The last O stores complete before the CTA exits.
+  if (Traits::kStagedO && group_thread == 0) tile::bulk_wait_group<0>();
   if (consumer == 0) turn_wait();  // the turn handed out at the start
 }
 
@@ -595,7 +603,7 @@ SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, c
     return;
   }
   tile::setmaxnreg_inc<Traits::kConsumerRegisters>();
-  fwd_consumer<Traits, Sigmoid>(args, smem);
+  fwd_consumer<Traits, Sigmoid>(args, &tma.o_map, smem);
 #elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
   // Built for sm_90 without the "a" features: never run silently empty.
   __trap();

@@ -91,11 +91,14 @@ struct FwdTraits {
   static_assert(kSmemBytes <= kSmemLimit, "fits the sm_90 shared-memory limit per block");
 };
 
-/// What the Hopper forward kernel receives: the portable arguments plus three tensor maps.
+/// What the Hopper forward kernel receives: the portable arguments plus four tensor maps (Q in
+/// boxes of TileQ rows, K and V of TileKV rows, O of 64 rows: one consumer warpgroup's, stored
+/// from the staged tile when kStagedO).
 struct FwdTmaArgs {
   CUtensorMap q_map;
   CUtensorMap k_map;
   CUtensorMap v_map;
+  CUtensorMap o_map;
 };
 
 }  // namespace sigattn::kernel::sm90
