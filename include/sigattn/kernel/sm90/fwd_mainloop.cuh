@@ -1,13 +1,15 @@
 // The Hopper forward: a persistent kernel whose CTAs walk work tiles (TileQ query rows of one
 // batch entry and head) in the length-aware order of fwd_scheduler.cuh.
 //
-// Warpgroup 0 is the producer: after setmaxnreg.dec, one thread issues the TMA loads of each work
-// tile's Q tile into one of two Q buffers (once the consumers have released that buffer: q_full /
-// q_empty per buffer) and of every K and V tile its rows need, into a ring of kStages stages
-// (k_full / v_full complete on the TMA bytes; k_empty / v_empty when every consumer thread has
-// finished with that K or V tile: K is released as soon as its S product is complete, V after
-// its P V product, so the next K tile lands a whole iteration ahead of its use). The ring runs on
-// across work tiles.
+// Warpgroup 0 is the producer: after setmaxnreg.dec, one thread of warp 1 plans each work tile
+// (into a two-slot tile-info ring that the consumers and the other producer read: info_full /
+// info_empty per slot) and issues the TMA load of its Q tile into one of two Q buffers (once the
+// consumers have released that buffer: q_full / q_empty per buffer), a whole work tile ahead;
+// one thread of warp 0 issues the loads of every K and V tile a tile's rows need, into a ring of
+// kStages stages (k_full / v_full complete on the TMA bytes; k_empty / v_empty when every consumer
+// thread has finished with that K or V tile: K is released as soon as its S product is complete,
+// V after its P V product, so the next K tile lands a whole iteration ahead of its use). The ring
+// runs on across work tiles.
 //
 // Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma (both operands in shared
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
@@ -131,20 +133,19 @@ SIGATTN_DEVICE FwdTilePlan plan_from_info(FwdArgs const& args, FwdTileInfo const
                            make_seqlens(args.p, info.q_len, info.kv_len));
 }
 
-/// Producer (one thread): for each of the CTA's work tiles, its plan into the next tile-info slot
-/// once the consumers have released that slot (info_full / info_empty, two slots, every work tile
-/// including those without a visible key); then, for a tile with a visible key, its Q tile into
-/// the next Q buffer once the consumers have released that buffer, then every visible K and V
-/// tile into the ring. The ring position runs on across work tiles, so the next tile's first
-/// loads overlap the current tile's tail, and so does the next tile's plan: the consumers read it
-/// from shared memory instead of searching the tables and loading the lengths themselves.
+/// The Q producer (one thread, warp 1): for each of the CTA's work tiles, its plan into the next
+/// tile-info slot once the consumers have released that slot (info_full / info_empty, two slots,
+/// every work tile including those without a visible key), then, for a tile with a visible key,
+/// its Q tile into the next Q buffer once the consumers have released that buffer. It runs a whole
+/// work tile ahead of the consumers (both releases come at the end of the tile before), apart from
+/// the K/V producer, so the next tile's Q and plan are ready when its first product is issued; the
+/// consumers read the plan from shared memory instead of searching the tables and loading the
+/// lengths themselves.
 template <class Traits>
-SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
-                                 FwdSmemLayout<Traits> const& smem) {
+SIGATTN_DEVICE void fwd_q_producer(FwdArgs const& args, FwdTmaArgs const& tma,
+                                   FwdSmemLayout<Traits> const& smem) {
   constexpr int kBlocks = Traits::kHeadDim / 64;
-  constexpr int kStages = Traits::kStages;
   constexpr int kQBuffers = Traits::kQBuffers;
-  int kv_iter = 0;
   int q_loads = 0;
   for (int k = 0;; ++k) {
     int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
@@ -157,7 +158,6 @@ SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
         w.n_tiles > 0 ? read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul : 0.0f, {0, 0}};
     tile::mbarrier_arrive(smem.info_full(slot));  // (release: the writes above come first)
     if (w.n_tiles == 0) continue;
-    int const hk = w.tc.h / args.group;
     int const qb = q_loads % kQBuffers;
     if (q_loads >= kQBuffers)
       tile::mbarrier_wait(smem.q_empty(qb), ((q_loads / kQBuffers) - 1) & 1);
@@ -166,6 +166,27 @@ SIGATTN_DEVICE void fwd_producer(FwdArgs const& args, FwdTmaArgs const& tma,
       tile::tma_load_4d(smem.q(qb) + blk * Traits::kTileQ * 128, &tma.q_map, blk * 64, w.row0,
                         w.tc.h, w.tc.b, smem.q_full(qb));
     ++q_loads;
+  }
+}
+
+/// The K/V producer (one thread, warp 0): every visible K and V tile of each work tile (its plan
+/// from the tile-info slot) into a ring of kStages stages. The ring position runs on across work
+/// tiles, so the next tile's first loads overlap the current tile's tail. (A slot is not written
+/// again before this thread has read it: that needs the consumers to finish the tile, which needs
+/// its K and V tiles.)
+template <class Traits>
+SIGATTN_DEVICE void fwd_kv_producer(FwdArgs const& args, FwdTmaArgs const& tma,
+                                    FwdSmemLayout<Traits> const& smem) {
+  constexpr int kBlocks = Traits::kHeadDim / 64;
+  constexpr int kStages = Traits::kStages;
+  int kv_iter = 0;
+  for (int k = 0;; ++k) {
+    if (snake_position(k, blockIdx.x, gridDim.x) >= args.num_tiles) break;
+    int const slot = k & 1;
+    tile::mbarrier_wait(smem.info_full(slot), (k >> 1) & 1);
+    FwdTilePlan const w = plan_from_info<Traits>(args, *smem.info(slot));
+    if (w.n_tiles == 0) continue;
+    int const hk = w.tc.h / args.group;
     for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
       int const s = kv_iter % kStages;
       uint32_t const empty_parity = ((kv_iter / kStages) - 1) & 1;
@@ -599,7 +620,8 @@ SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, c
 
   if (threadIdx.x < 128) {
     tile::setmaxnreg_dec<Traits::kProducerRegisters>();
-    if (threadIdx.x == 0) fwd_producer<Traits>(args, tma, smem);
+    if (threadIdx.x == 0) fwd_kv_producer<Traits>(args, tma, smem);
+    if (threadIdx.x == 32) fwd_q_producer<Traits>(args, tma, smem);
     return;
   }
   tile::setmaxnreg_inc<Traits::kConsumerRegisters>();
