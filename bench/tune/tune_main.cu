@@ -24,8 +24,8 @@
 
 namespace sigattn_tune {
 
-#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so, carry, mufu) \
-  template <>                                                   \
+#define SIGATTN_TUNE_DECLARE(id, d, q, kv, st, so, mufu) \
+  template <>                                            \
   Variant variant<id>();
 SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_DECLARE)
 #undef SIGATTN_TUNE_DECLARE
@@ -37,7 +37,7 @@ using sigattn_bench::Ragged;
 
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
-#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, carry, mufu) v.push_back(variant<id>());
+#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, mufu) v.push_back(variant<id>());
   SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_APPEND)
 #undef SIGATTN_TUNE_APPEND
   return v;
@@ -98,11 +98,6 @@ TuneOptions parse(int argc, char** argv) {
 
 constexpr double kDiffLimit = 1e-2;
 
-/// The carry column: off, or out of work tiles of at least this many key tiles.
-std::string carry_text(int min_key_tiles) {
-  return min_key_tiles > 0 ? "carry >= " + std::to_string(min_key_tiles) : std::string("no carry");
-}
-
 }  // namespace
 }  // namespace sigattn_tune
 
@@ -133,7 +128,7 @@ int main(int argc, char** argv) {
       "warm-up, L2 flushed before each. TFLOP/s on real tokens.\n\n",
       opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup);
   std::printf(
-      "| D | S | ragged | shape (q x kv x stages, O, carry, reciprocal) | smem KB | ms | "
+      "| D | S | ragged | shape (q x kv x stages, O, reciprocal) | smem KB | ms | "
       "TFLOP/s real | vs registry | rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
 
   int status = 0;
@@ -203,11 +198,9 @@ int main(int argc, char** argv) {
           bool const bad = !(diff <= kDiffLimit);
           if (bad) status = 1;
           std::printf(
-              "| %d | %d | %s | %dx%dx%d, %s, %s, rcp %d/8 MUFU | %d | %.3f | %.1f | %.2f | %.1e%s "
-              "|\n",
+              "| %d | %d | %s | %dx%dx%d, %s, rcp %d/8 MUFU | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
               head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
-              var.staged_o ? "staged" : "direct", carry_text(var.carry_min_key_tiles).c_str(),
-              var.mufu_eighths, var.smem_bytes / 1024, t.median_ms, flop / t.median_ms * 1e-9,
+              var.staged_o ? "staged" : "direct", var.mufu_eighths, var.smem_bytes / 1024, t.median_ms, flop / t.median_ms * 1e-9,
               base.median_ms / t.median_ms, diff, bad ? " MISMATCH" : "");
           std::fflush(stdout);
         }

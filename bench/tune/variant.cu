@@ -14,11 +14,9 @@ namespace {
 struct Shape {
   int id, head_dim, tile_q, tile_kv, stages;
   bool prefer_staged_o;
-  int carry_min_key_tiles;
   int mufu_eighths;
 };
-#define SIGATTN_TUNE_SHAPE(id, d, q, kv, st, so, carry, mufu) \
-  Shape{id, d, q, kv, st, so, carry, mufu},
+#define SIGATTN_TUNE_SHAPE(id, d, q, kv, st, so, mufu) Shape{id, d, q, kv, st, so, mufu},
 constexpr Shape kShapes[] = {SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_SHAPE)};
 #undef SIGATTN_TUNE_SHAPE
 constexpr Shape kShape = kShapes[SIGATTN_TUNE_ID];
@@ -31,11 +29,10 @@ Variant variant<SIGATTN_TUNE_ID>() {
   using Traits =
       sigattn::kernel::sm90::FwdTraits<kShape.head_dim, __nv_bfloat16, kShape.tile_q,
                                        kShape.tile_kv, kShape.stages, kShape.prefer_staged_o,
-                                       kShape.carry_min_key_tiles, kShape.mufu_eighths>;
-  return Variant{
-      kShape.head_dim,      kShape.tile_q,      kShape.tile_kv,
-      kShape.stages,        Traits::kStagedO,   Traits::kCarryMinKeyTiles,
-      Traits::kMufuEighths, Traits::kSmemBytes, &sigattn::detail::launch_sm90_fwd_traits<Traits>};
+                                       kShape.mufu_eighths>;
+  return Variant{kShape.head_dim,      kShape.tile_q,      kShape.tile_kv,
+                 kShape.stages,        Traits::kStagedO,   Traits::kMufuEighths,
+                 Traits::kSmemBytes,   &sigattn::detail::launch_sm90_fwd_traits<Traits>};
 }
 
 }  // namespace sigattn_tune

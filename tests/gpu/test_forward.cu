@@ -700,13 +700,12 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
 }
 
 // A CTA of the Hopper forward alternates two Q buffers over its work tiles, stages O in the Q
-// buffer that the tile used, and may issue the first product of its next work tile together with
-// the last product of the current one (the carry; off in the registry rows since session 6:
-// test_fwd_shapes checks the carry at every tile with the same shape). This needs more work tiles than CTAs: about three per CTA
-// here, consecutive ones of a CTA from different (batch, head) pairs (the snake), with different
+// buffer that the tile used and stores it from there by TMA, and takes each tile's plan from a
+// two-slot ring that its Q producer fills a tile ahead. This needs more work tiles than CTAs:
+// about three per CTA here, consecutive ones of a CTA from different (batch, head) pairs (the snake), with different
 // lengths, biases and masks, tiles in which one consumer warpgroup has no real row, and sequences
 // with no keys (no Q load at all) between them.
-TEST_CASE("forward: consecutive work tiles of a CTA (the carry)", "[forward][small][carry]") {
+TEST_CASE("forward: consecutive work tiles of a CTA", "[forward][small][tiles]") {
   bool hopper = false;
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     if (c.path != Path::kHopper) continue;
@@ -727,5 +726,5 @@ TEST_CASE("forward: consecutive work tiles of a CTA (the carry)", "[forward][sma
       check_against_fp64(s, bar(c));
     }
   }
-  if (!hopper) WARN("no Hopper forward row runs here: the carry is not checked");
+  if (!hopper) WARN("no Hopper forward row runs here: consecutive work tiles are not checked");
 }

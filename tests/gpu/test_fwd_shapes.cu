@@ -1,7 +1,7 @@
 // Hopper forward shapes that no registry row names, as bench/tune times them: O stored straight
 // from the accumulator fragment (FwdTraits<..., PreferStagedO = false>), 160- and 176-key tiles
 // (the N = 160 / 176 wgmma wrappers), and tiles with one Q buffer (no room for two beside the
-// stages: no carry between work tiles, O staged in that buffer or stored from registers), against
+// stages: O staged in that buffer or stored from registers), against
 // the fp64 CPU reference on the length cases of test_forward. Runs on compute capability 9.0 only
 // (elsewhere it warns and checks nothing).
 #include <catch2/catch.hpp>
@@ -62,10 +62,10 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
        Keys176DirectO::kStagedO},
   };
   static_assert(DirectO::kQBuffers == 2 && !DirectO::kStagedO,
-                "two Q buffers (the carry), O from registers");
+                "two Q buffers, O from registers");
   static_assert(Keys160::kQBuffers == 1 && Keys176::kQBuffers == 1 && Keys176::kStagedO &&
                     !Keys176DirectO::kStagedO,
-                "one Q buffer (no carry), O staged in it or from registers");
+                "one Q buffer, O staged in it or from registers");
   for (Shape const& shape : shapes) {
     INFO("shape " << shape.name << (shape.staged_o ? ", O staged" : ", O from registers"));
     ProblemSpec s;
@@ -103,55 +103,5 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
   }
 #else
   WARN("built without sm_90a code: the Hopper shapes are not checked");
-#endif
-}
-
-// The carry across work tiles at every tile that can take it (FwdTraits' CarryMinKeyTiles = 1):
-// the registry rows do not take it (off by default since session 6). The shape of test_forward's
-// "[carry]" case: about three work tiles per CTA, consecutive ones of a CTA from different
-// (batch, head) pairs, ragged, GQA, a sequence with no keys in between, with and without a
-// causal mask.
-TEST_CASE("forward: the carry at every work tile (D = 128 and 64)", "[forward][small][carry]") {
-#if SIGATTN_ENABLE_SM90A
-  if (current_device_cc() != 90) {
-    WARN("not a compute capability 9.0 device: the carry is not checked");
-    return;
-  }
-  using kernel::sm90::FwdTraits;
-  using Carry128 = FwdTraits<128, __nv_bfloat16, 128, 128, 2, true, 1>;
-  using Carry64 = FwdTraits<64, __nv_bfloat16, 192, 128, 3, true, 1>;
-  static_assert(Carry128::kCarry && Carry64::kCarry, "both carry out of every tile");
-  struct Shape {
-    char const* name;
-    Launch launch;
-    int head_dim;
-    int tile_q;
-  };
-  Shape const shapes[] = {
-      {"D=128 128 x 128 x 2", &detail::launch_sm90_fwd_traits<Carry128>, 128, 128},
-      {"D=64 192 x 128 x 3", &detail::launch_sm90_fwd_traits<Carry64>, 64, 192},
-  };
-  int sms = 0;
-  SIGATTN_TEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-  for (Shape const& shape : shapes) {
-    ProblemSpec s;
-    s.dtype = DType::kBF16;
-    s.head_dim = shape.head_dim;
-    s.path = Path::kHopper;
-    s.batch = 5;
-    s.max_q_len = s.max_kv_len = 200;
-    s.q_lens = {200, 150, 100, 70, 180};
-    s.kv_lens = {200, 190, 60, 0, 130};
-    int const q_tiles = (s.max_q_len + shape.tile_q - 1) / shape.tile_q;
-    s.num_kv_heads = (3 * sms + s.batch * q_tiles * 2 - 1) / (s.batch * q_tiles * 2);
-    s.num_heads = 2 * s.num_kv_heads;
-    INFO("shape " << shape.name << ", heads " << s.num_heads);
-    for (Causal causal : {Causal::kNone, Causal::kBottomRight}) {
-      s.causal = causal;
-      check_shape(shape.launch, s);
-    }
-  }
-#else
-  WARN("built without sm_90a code: the carry is not checked");
 #endif
 }

@@ -15,11 +15,9 @@
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
-// take turns issuing their products (fwd_consumer). With the carry (FwdTraits::kCarry, off in the
-// registry rows: it measured slower) the same overlap runs across work tiles: the last P V of a
-// tile goes out with S(0) of the CTA's next tile (from the other Q buffer). O leaves through the
-// tile's own Q buffer (kStagedO), which its S products no longer read, and that buffer is released
-// for the Q tile after next; otherwise straight from the accumulator fragment.
+// take turns issuing their products (fwd_consumer). O leaves through the tile's own Q buffer
+// (kStagedO), which its S products no longer read, by TMA stores, and that buffer is released for
+// the Q tile after next; otherwise straight from the accumulator fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -118,7 +116,7 @@ SIGATTN_DEVICE FwdTilePlan plan_from(FwdArgs const& args, TileCoord tc, SeqLens 
 }
 
 /// The plan of the work tile at `pos`: a search in the order's tables and the lengths from global
-/// memory (the producer, and the carry's look-ahead).
+/// memory (the Q producer).
 template <class Traits>
 SIGATTN_DEVICE FwdTilePlan plan_fwd_tile(FwdArgs const& args, FwdScheduleSmem const& sched,
                                          int64_t pos) {
@@ -218,20 +216,15 @@ SIGATTN_DEVICE FwdTileScores tile_scores(FwdTilePlan const& w, float bias_t) {
   return {w.len, w.row0, w.len.key_end(w.row0), bias_t};
 }
 
-/// (The carry's look-ahead, which plans a tile before the producer has written its info.)
-SIGATTN_DEVICE FwdTileScores tile_scores(FwdArgs const& args, FwdTilePlan const& w) {
-  return tile_scores(w, read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul);
-}
 
 /// Consumer warpgroup `consumer` (64 query rows of every work tile). Per key tile n the order is
 ///   issue S(n+1) = Q K(n+1)^T;  issue O += P(n) V(n);  wait S(n+1);  P(n+1) = sigmoid(S(n+1))
 ///   in fp32, in place;  wait the PV product;  release stage n;  pack P(n+1) to 16 bits,
 /// so the sigmoid of one tile runs on the FMA and MUFU pipes while the tensor cores work on the
-/// previous tile's P V (and the other consumer warpgroups' products fill the gaps). With the
-/// carry (Traits::kCarry) the same holds across work tiles: the last P V of a work tile is issued
-/// together with S(0) of the CTA's next work tile, whose sigmoid then runs while that P V does,
-/// and the finished tile's O is stored after it ("carried": the next tile begins with P(0) in
-/// registers).
+/// previous tile's P V (and the other consumer warpgroups' products fill the gaps). A work tile
+/// begins with S(0) and its sigmoid alone and ends with its last P V alone. (Carrying that overlap
+/// across work tiles, the last P V issued with the next tile's S(0), measured slower in sessions
+/// 5-7 and was removed: docs/design.md.)
 template <class Traits, class Sigmoid>
 SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
                                  FwdSmemLayout<Traits> const& smem) {
@@ -245,9 +238,6 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   constexpr int kORegs = kHeadDim / 2;
   constexpr int kPSteps = kTileKV / 16;
   constexpr int kChunksPerRow = kHeadDim / 8;
-  // Rows a work tile needs so that every consumer warpgroup has a real row (only such tiles
-  // take part in the carry, so that the warpgroups' turns stay in step; see below).
-  constexpr int kAllWorkRows = (Traits::kConsumers - 1) * 64 + 1;
 
   FwdParams const& p = args.p;
   int const thread = threadIdx.x;
@@ -271,7 +261,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   // on barrier kBarrierTurn0 + c and then passes the turn to c + 1 (bar.arrive); the last one
   // hands the first turn out at the start, and the first one takes that extra turn back at the
   // end, so every barrier phase completes. Every warpgroup takes the same number of turns per
-  // work tile: n_tiles, plus one for S(0) unless it was carried in.
+  // work tile: n_tiles + 1 (S(0), then one per key tile).
   // (The barrier ids are derived from threadIdx.x at each use rather than kept live across the
   // work-tile loop, where every register is taken.)
   auto turn_wait = [] {
@@ -336,7 +326,6 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
 
   int kv_iter = 0;
   int q_tiles_begun = 0;  // work tiles with a visible key so far: the Q buffer and its phase
-  bool carried = false;   // this tile's S(0) was issued by the previous one; P(0) is in p_frag
   for (int k = 0;; ++k) {
     int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
     if (pos >= args.num_tiles) break;
@@ -393,14 +382,13 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       if constexpr (!Traits::kStagedO) tile::mbarrier_arrive(smem.q_empty(buffer));
     };
 
-    if (!carried) tile::mbarrier_wait(smem.q_full(q_buffer), q_parity);
+    tile::mbarrier_wait(smem.q_full(q_buffer), q_parity);
     if (consumer * 64 >= w.q_rows) {
       // All 64 rows of this warpgroup are past q_len (the last query tile of a sequence whose
       // length is not a tile multiple): no products and no sigmoid, only the barrier steps of a
       // working warpgroup in the same order (each release after the matching wait, the turns
       // and the V-zeroing barrier as many times), so that the other warpgroups run alone on
-      // the tensor cores. Its O rows are padding and are written as zeros below. Such a tile
-      // neither carries in nor out (kAllWorkRows), so the turns are those of a plain tile.
+      // the tensor cores. Its O rows are padding and are written as zeros below.
       for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
         int const stage = kv_iter % kStages;
         tile::mbarrier_wait(smem.k_full(stage), (kv_iter / kStages) & 1);
@@ -416,51 +404,16 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         tile::mbarrier_arrive(smem.v_empty(stage));
       }
     } else {
-      // The carry: this tile's last P V goes out with S(0) of the CTA's next work tile when
-      // there is a second Q buffer and every warpgroup has real rows in both tiles. The decision
-      // is the same in every warpgroup, so their turns stay in step (an idle warpgroup never
-      // carries). Finding the next tile takes a plan (table searches in shared memory, lengths
-      // from global memory), so it runs while a product of this tile is in flight: after the
-      // prologue's S(0) issue, or after the first issue of the loop; only a carried-in tile of
-      // one key tile has no such wait before its decision is needed.
-      bool carry = false;
-      bool next_single = false;  // the next tile has one key tile (its S(0) is its last use of Q)
-      FwdTileScores ts_next{};
-      auto look_ahead = [&] {
-        if constexpr (Traits::kCarry) {
-          if (w.q_rows >= kAllWorkRows && w.n_tiles >= Traits::kCarryMinKeyTiles) {
-            for (int kn = k + 1;; ++kn) {
-              int64_t const pos_next = snake_position(kn, blockIdx.x, gridDim.x);
-              if (pos_next >= args.num_tiles) break;
-              FwdTilePlan const wn = plan_fwd_tile<Traits>(args, smem.schedule(), pos_next);
-              if (wn.n_tiles > 0) {
-                carry = wn.q_rows >= kAllWorkRows;
-                next_single = wn.n_tiles == 1;
-                ts_next = tile_scores(args, wn);
-                break;
-              }
-            }
-          }
-        }
-      };
-      int const q_buffer_next = q_tiles_begun % kQBuffers;
-      uint32_t const q_parity_next = (q_tiles_begun / kQBuffers) & 1;
-
-      if (!carried) {
-        // Prologue: S(0) and its sigmoid.
-        tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
-        turn_wait();
-        issue_s(kv_iter % kStages, q_buffer);
-        turn_pass();
-        look_ahead();
-        tile::wgmma_wait<0>();
-        tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
-        if (w.n_tiles == 1) release_q_after_s(q_buffer);
-        sigmoid_tile(ts, 0);
-        pack_p();
-      } else if (w.n_tiles == 1) {
-        look_ahead();
-      }
+      // Prologue: S(0) and its sigmoid.
+      tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
+      turn_wait();
+      issue_s(kv_iter % kStages, q_buffer);
+      turn_pass();
+      tile::wgmma_wait<0>();
+      tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
+      if (w.n_tiles == 1) release_q_after_s(q_buffer);
+      sigmoid_tile(ts, 0);
+      pack_p();
 
       // O += P(n) V(n), asynchronously.
       auto issue_pv = [&] {
@@ -476,38 +429,23 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         tile::wgmma_commit();
       };
 
-      // S(n+1) and P(n) V(n) in flight together, for every key tile but the last, and with a
-      // carry for the last as well, S(n+1) then being S(0) of the next work tile (its Q buffer,
-      // its scores; the K/V ring runs on). (No condition around the wgmma issues, so ptxas can
-      // see which group each wait retires and keeps the two products asynchronous: no "wgmma
-      // serialized" warning; the one branch, around the last wait, has a wait on both sides.)
-      FwdTileScores ts_s = ts;  // the tile whose scores S(n+1) holds
+      // S(n+1) and P(n) V(n) in flight together, for every key tile but the last. (No condition
+      // around the wgmma issues, so ptxas can see which group each wait retires and keeps the
+      // two products asynchronous: no "wgmma serialized" warning.)
       SIGATTN_PRAGMA_NO_UNROLL
-      for (int n = 0; n + 1 < w.n_tiles || (n + 1 == w.n_tiles && carry); ++n, ++kv_iter) {
+      for (int n = 0; n + 1 < w.n_tiles; ++n, ++kv_iter) {
         int const stage = kv_iter % kStages;
         int const next = kv_iter + 1;
-        // The carry (known false at compile time without it: the loop then never reaches the
-        // last key tile, and nothing of the carry's selects is left in the issue).
-        bool const into_next_tile = Traits::kCarry && n + 1 == w.n_tiles;
-        if (into_next_tile) tile::mbarrier_wait(smem.q_full(q_buffer_next), q_parity_next);
         tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
         wait_v(n);
         turn_wait();
-        issue_s(next % kStages, into_next_tile ? q_buffer_next : q_buffer);
+        issue_s(next % kStages, q_buffer);
         issue_pv();
         turn_pass();
-        if (n == 0 && carried && w.n_tiles > 1) look_ahead();
         tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
         tile::mbarrier_arrive(smem.k_empty(next % kStages));
-        int key0_s = (n + 1) * kTileKV;
-        if (into_next_tile) {
-          ts_s = ts_next;
-          key0_s = 0;
-          if (next_single) release_q_after_s(q_buffer_next);  // its last use of Q
-        } else if (n + 2 == w.n_tiles) {
-          release_q_after_s(q_buffer);  // last use of Q
-        }
-        sigmoid_tile(ts_s, key0_s);
+        if (n + 2 == w.n_tiles) release_q_after_s(q_buffer);  // last use of Q
+        sigmoid_tile(ts, (n + 1) * kTileKV);
         // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
         // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
         // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
@@ -516,18 +454,15 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
         pack_p();
       }
-      if (!carry) {
-        // The last key tile's P V alone.
-        wait_v(w.n_tiles - 1);
-        turn_wait();
-        issue_pv();
-        turn_pass();
-        tile::wgmma_wait<0>();
-        tile::fence_registers(acc_o);
-        tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
-        ++kv_iter;
-      }
-      carried = carry;
+      // The last key tile's P V alone.
+      wait_v(w.n_tiles - 1);
+      turn_wait();
+      issue_pv();
+      turn_pass();
+      tile::wgmma_wait<0>();
+      tile::fence_registers(acc_o);
+      tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
+      ++kv_iter;
     }
 
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again from the tile's

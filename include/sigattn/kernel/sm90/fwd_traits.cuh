@@ -19,20 +19,17 @@ struct alignas(16) FwdTileInfo {
   int unused[2];
 };
 
-/// One producer warpgroup (one thread issues the TMA loads) and TileQ / 64 consumer warpgroups of
-/// 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
+/// One producer warpgroup (one thread issues the Q loads and plans the work tiles, another the K and
+/// V loads) and TileQ / 64 consumer warpgroups of 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
 /// `Stages` shared-memory stages guarded by mbarriers. Every tile is stored as 64-column,
 /// 128-byte-swizzled blocks (tile/wgmma.cuh). Q tiles alternate between two buffers when both fit
-/// beside the stages (kQBuffers), so that the next work tile's Q lands while the current one runs
-/// (and, with the carry, its first product can be issued with the current one's last). O leaves through its own tile's Q buffer, which is dead
-/// once the tile's last S product is complete, when `PreferStagedO` (kStagedO); otherwise each
-/// thread stores its accumulator fragment straight to global memory (4-byte stores, once per
-/// work tile).
-/// `CarryMinKeyTiles`: see kCarryMinKeyTiles; -1 (the default) takes the measured rule (no
-/// carry), other values are for tests and sweeps (1: carry out of every tile that can, 0: never).
+/// beside the stages (kQBuffers), so that the next work tile's Q lands while the current one runs.
+/// O leaves through its own tile's Q buffer, which is dead once the tile's last S product is
+/// complete, by TMA stores, when `PreferStagedO` (kStagedO); otherwise each thread stores its
+/// accumulator fragment straight to global memory (4-byte stores, once per work tile).
 /// `MufuEighths`: see kMufuEighths; -1 (the default) takes the measured rule.
 template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages,
-          bool PreferStagedO = true, int CarryMinKeyTiles = -1, int MufuEighths = -1>
+          bool PreferStagedO = true, int MufuEighths = -1>
 struct FwdTraits {
   using Element = ElementT;
   static constexpr int kHeadDim = HeadDim;
@@ -60,14 +57,6 @@ struct FwdTraits {
   static constexpr int kSmemLimit = 227 * 1024;
   static constexpr int kQBuffers = kOtherBytes + 2 * kQBytes <= kSmemLimit ? 2 : 1;
   static constexpr bool kStagedO = PreferStagedO;
-  // The carry across work tiles (fwd_mainloop.cuh) needs two Q buffers; it is taken only out of
-  // tiles of at least this many key tiles (0: never). Off by default: against the same kernels
-  // without it (docs/performance.md, session 6) it cost 8-12% at S=1K and 2-10% at D=64 when
-  // taken from every tile, and taken from 16 key tiles on, all 12 D=128 forward rows of the
-  // benchmark ran 1-4% slower with it. Tests and sweeps set it.
-  static constexpr int kCarryMinKeyTiles =
-      kQBuffers == 1 ? 0 : (CarryMinKeyTiles >= 0 ? CarryMinKeyTiles : 0);
-  static constexpr bool kCarry = kCarryMinKeyTiles > 0;
   // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
   // MUFU operations per score, 6 instructions) rather than on the FMA pipe (one, 9 instructions):
   // tile::apply_split. Measured (docs/tuning.md): 2 or 4 of 8 gained 1-5% at D=64 (4 spills 8
