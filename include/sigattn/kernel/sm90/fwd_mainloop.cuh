@@ -383,27 +383,20 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     };
 
     tile::mbarrier_wait(smem.q_full(q_buffer), q_parity);
-    if (consumer * 64 >= w.q_rows) {
-      // All 64 rows of this warpgroup are past q_len (the last query tile of a sequence whose
-      // length is not a tile multiple): no products and no sigmoid, only the barrier steps of a
-      // working warpgroup in the same order (each release after the matching wait, the turns
-      // and the V-zeroing barrier as many times), so that the other warpgroups run alone on
-      // the tensor cores. Its O rows are padding and are written as zeros below.
-      for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
-        int const stage = kv_iter % kStages;
-        tile::mbarrier_wait(smem.k_full(stage), (kv_iter / kStages) & 1);
-        if (n == 0) {  // the turn of S(0)
-          turn_wait();
-          turn_pass();
-        }
-        tile::mbarrier_arrive(smem.k_empty(stage));
-        if (n + 1 == w.n_tiles) release_q_after_s(q_buffer);
-        wait_v(n);
-        turn_wait();  // the turn of S(n + 1) with P(n) V(n), or of the last P V
-        turn_pass();
-        tile::mbarrier_arrive(smem.v_empty(stage));
-      }
-    } else {
+    // The key tiles this warpgroup's rows see: a prefix of the tile's n_tiles (which the tile's last
+    // real row sets). Fewer when the rows are all past q_len (none: the last query tile of a
+    // sequence whose length is not a tile multiple) or under a causal mask, where the first
+    // warpgroups' rows end before the last ones' (192-row tiles of 128-key tiles at D = 64: one
+    // key tile fewer for some). The key tiles past them take only the barrier steps of a working
+    // warpgroup in the same order (each release after the matching wait, the turns and the
+    // V-zeroing barrier as many times), so that the other warpgroups run alone on the tensor
+    // cores; their P would be all zeros.
+    int const my_tiles =
+        consumer * 64 >= w.q_rows
+            ? 0
+            : (w.len.key_end(w.row0 + min(consumer * 64 + 63, w.q_rows - 1)) + kTileKV - 1) /
+                  kTileKV;
+    if (my_tiles > 0) {
       // Prologue: S(0) and its sigmoid.
       tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
       turn_wait();
@@ -411,7 +404,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       turn_pass();
       tile::wgmma_wait<0>();
       tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
-      if (w.n_tiles == 1) release_q_after_s(q_buffer);
+      if (my_tiles == 1) release_q_after_s(q_buffer);
       sigmoid_tile(ts, 0);
       pack_p();
 
@@ -433,7 +426,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       // around the wgmma issues, so ptxas can see which group each wait retires and keeps the
       // two products asynchronous: no "wgmma serialized" warning.)
       SIGATTN_PRAGMA_NO_UNROLL
-      for (int n = 0; n + 1 < w.n_tiles; ++n, ++kv_iter) {
+      for (int n = 0; n + 1 < my_tiles; ++n, ++kv_iter) {
         int const stage = kv_iter % kStages;
         int const next = kv_iter + 1;
         tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
@@ -444,7 +437,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         turn_pass();
         tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
         tile::mbarrier_arrive(smem.k_empty(next % kStages));
-        if (n + 2 == w.n_tiles) release_q_after_s(q_buffer);  // last use of Q
+        if (n + 2 == my_tiles) release_q_after_s(q_buffer);  // last use of Q
         sigmoid_tile(ts, (n + 1) * kTileKV);
         // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
         // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
@@ -455,7 +448,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         pack_p();
       }
       // The last key tile's P V alone.
-      wait_v(w.n_tiles - 1);
+      wait_v(my_tiles - 1);
       turn_wait();
       issue_pv();
       turn_pass();
@@ -463,6 +456,21 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       tile::fence_registers(acc_o);
       tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
       ++kv_iter;
+    }
+    // The barrier steps of the key tiles this warpgroup's rows do not see.
+    for (int n = my_tiles; n < w.n_tiles; ++n, ++kv_iter) {
+      int const stage = kv_iter % kStages;
+      tile::mbarrier_wait(smem.k_full(stage), (kv_iter / kStages) & 1);
+      if (n == 0) {  // the turn of S(0)
+        turn_wait();
+        turn_pass();
+      }
+      tile::mbarrier_arrive(smem.k_empty(stage));
+      if (my_tiles == 0 && n + 1 == w.n_tiles) release_q_after_s(q_buffer);
+      wait_v(n);
+      turn_wait();  // the turn of S(n + 1) with P(n) V(n), or of the last P V
+      turn_pass();
+      tile::mbarrier_arrive(smem.v_empty(stage));
     }
 
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again from the tile's
