@@ -200,8 +200,9 @@ int main(int argc, char** argv) {
           std::printf(
               "| %d | %d | %s | %dx%dx%d, %s, rcp %d/8 MUFU | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
               head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
-              var.staged_o ? "staged" : "direct", var.mufu_eighths, var.smem_bytes / 1024, t.median_ms, flop / t.median_ms * 1e-9,
-              base.median_ms / t.median_ms, diff, bad ? " MISMATCH" : "");
+              var.staged_o ? "staged" : "direct", var.mufu_eighths, var.smem_bytes / 1024,
+              t.median_ms, flop / t.median_ms * 1e-9, base.median_ms / t.median_ms, diff,
+              bad ? " MISMATCH" : "");
           std::fflush(stdout);
         }
       }

@@ -207,7 +207,10 @@ Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t strea
     CUresult e = tile::make_bshd_tensor_map(&tma.q_map, kBF16, p.q, p.batch, p.max_q_len,
                                             p.num_heads, p.head_dim, p.q_stride.batch,
                                             p.q_stride.token, p.q_stride.head, Traits::kTileQ);
-    if (e == CUDA_SUCCESS)
+    // O in boxes of one consumer warpgroup's 64 rows, stored from the staged tile (a kernel that
+    // stores O from registers gets Q's map, which it never uses).
+    tma.o_map = tma.q_map;
+    if (e == CUDA_SUCCESS && Traits::kStagedO)
       e = tile::make_bshd_tensor_map(&tma.o_map, kBF16, p.o, p.batch, p.max_q_len, p.num_heads,
                                      p.head_dim, p.o_stride.batch, p.o_stride.token,
                                      p.o_stride.head, 64);

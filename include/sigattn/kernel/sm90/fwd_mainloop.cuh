@@ -3,8 +3,8 @@
 //
 // Warpgroup 0 is the producer: after setmaxnreg.dec, one thread of warp 1 plans each work tile
 // (into a two-slot tile-info ring that the consumers and the other producer read: info_full /
-// info_empty per slot) and issues the TMA load of its Q tile into one of two Q buffers (once the
-// consumers have released that buffer: q_full / q_empty per buffer), a whole work tile ahead;
+// info_empty per slot) and issues the TMA load of its Q tile into one of two Q buffers (one when
+// two do not fit; once the consumers have released that buffer: q_full / q_empty per buffer);
 // one thread of warp 0 issues the loads of every K and V tile a tile's rows need, into a ring of
 // kStages stages (k_full / v_full complete on the TMA bytes; k_empty / v_empty when every consumer
 // thread has finished with that K or V tile: K is released as soon as its S product is complete,
@@ -17,7 +17,8 @@
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
 // take turns issuing their products (fwd_consumer). O leaves through the tile's own Q buffer
 // (kStagedO), which its S products no longer read, by TMA stores, and that buffer is released for
-// the Q tile after next; otherwise straight from the accumulator fragment.
+// a later Q tile (the one after next with two buffers); otherwise straight from the accumulator
+// fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -88,8 +89,9 @@ struct FwdSmemLayout {
   }
 };
 
-/// What both sides of the warp specialisation derive from a work tile index, identically, so
-/// that the producer loads exactly the tiles the consumers wait for.
+/// A work tile's plan: the Q producer derives it from the tile's position (plan_fwd_tile), the
+/// K/V producer and the consumers from the tile-info slot it wrote (plan_from_info), so that every
+/// side works on exactly the same tiles.
 struct FwdTilePlan {
   TileCoord tc;
   SeqLens len;
@@ -132,13 +134,14 @@ SIGATTN_DEVICE FwdTilePlan plan_from_info(FwdArgs const& args, FwdTileInfo const
 }
 
 /// The Q producer (one thread, warp 1): for each of the CTA's work tiles, its plan into the next
-/// tile-info slot once the consumers have released that slot (info_full / info_empty, two slots,
-/// every work tile including those without a visible key), then, for a tile with a visible key,
-/// its Q tile into the next Q buffer once the consumers have released that buffer. It runs a whole
-/// work tile ahead of the consumers (both releases come at the end of the tile before), apart from
-/// the K/V producer, so the next tile's Q and plan are ready when its first product is issued; the
-/// consumers read the plan from shared memory instead of searching the tables and loading the
-/// lengths themselves.
+/// tile-info slot once the slot's readers have released it (info_full / info_empty, two slots,
+/// every work tile including those without a visible key; the readers are every consumer thread,
+/// at the end of the tile two before, and the K/V producer), then, for a tile with a visible key,
+/// its Q tile into the next Q buffer once the consumers have released that buffer. With two Q
+/// buffers and O staged, both releases come at the end of the tile two before, so it runs up to a
+/// tile ahead of the consumers, apart from the K/V producer: the next tile's Q and plan are ready
+/// when its first product is issued, and the consumers read the plan from shared memory instead
+/// of searching the tables and loading the lengths themselves.
 template <class Traits>
 SIGATTN_DEVICE void fwd_q_producer(FwdArgs const& args, FwdTmaArgs const& tma,
                                    FwdSmemLayout<Traits> const& smem) {
@@ -169,9 +172,10 @@ SIGATTN_DEVICE void fwd_q_producer(FwdArgs const& args, FwdTmaArgs const& tma,
 
 /// The K/V producer (one thread, warp 0): every visible K and V tile of each work tile (its plan
 /// from the tile-info slot) into a ring of kStages stages. The ring position runs on across work
-/// tiles, so the next tile's first loads overlap the current tile's tail. (A slot is not written
-/// again before this thread has read it: that needs the consumers to finish the tile, which needs
-/// its K and V tiles.)
+/// tiles, so the next tile's first loads overlap the current tile's tail. It releases each slot
+/// (info_empty) once it has read it: for a tile with a visible key the consumers' release would
+/// come later anyway (they need its K and V tiles), but a tile without one they finish alone, and
+/// the Q producer must not write the slot again before this thread has read it.
 template <class Traits>
 SIGATTN_DEVICE void fwd_kv_producer(FwdArgs const& args, FwdTmaArgs const& tma,
                                     FwdSmemLayout<Traits> const& smem) {
@@ -183,6 +187,7 @@ SIGATTN_DEVICE void fwd_kv_producer(FwdArgs const& args, FwdTmaArgs const& tma,
     int const slot = k & 1;
     tile::mbarrier_wait(smem.info_full(slot), (k >> 1) & 1);
     FwdTilePlan const w = plan_from_info<Traits>(args, *smem.info(slot));
+    tile::mbarrier_arrive(smem.info_empty(slot));  // (release: the reads above come first)
     if (w.n_tiles == 0) continue;
     int const hk = w.tc.h / args.group;
     for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
@@ -383,8 +388,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     };
 
     tile::mbarrier_wait(smem.q_full(q_buffer), q_parity);
-    // The key tiles this warpgroup's rows see: a prefix of the tile's n_tiles (which the tile's last
-    // real row sets). Fewer when the rows are all past q_len (none: the last query tile of a
+    // The key tiles this warpgroup's rows see: a prefix of the tile's n_tiles (which the tile's
+    // last real row sets). Fewer when the rows are all past q_len (none: the last query tile of a
     // sequence whose length is not a tile multiple) or under a causal mask, where the first
     // warpgroups' rows end before the last ones' (192-row tiles of 128-key tiles at D = 64: one
     // key tile fewer for some). The key tiles past them take only the barrier steps of a working
@@ -554,7 +559,8 @@ SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, c
     }
     for (int slot = 0; slot < 2; ++slot) {
       tile::mbarrier_init(smem.info_full(slot), 1);
-      tile::mbarrier_init(smem.info_empty(slot), Traits::kConsumerThreads);
+      // Every consumer thread and the K/V producer.
+      tile::mbarrier_init(smem.info_empty(slot), Traits::kConsumerThreads + 1);
     }
     tile::fence_barrier_init();
   }

@@ -19,9 +19,10 @@ struct alignas(16) FwdTileInfo {
   int unused[2];
 };
 
-/// One producer warpgroup (one thread issues the Q loads and plans the work tiles, another the K and
-/// V loads) and TileQ / 64 consumer warpgroups of 64 query rows each, so TileQ = 64 * Consumers. K and V tiles of TileKV rows cycle through
-/// `Stages` shared-memory stages guarded by mbarriers. Every tile is stored as 64-column,
+/// One producer warpgroup (one thread plans the work tiles and issues the Q loads, another the K
+/// and V loads) and TileQ / 64 consumer warpgroups of 64 query rows each, so TileQ = 64 *
+/// Consumers. K and V tiles of TileKV rows cycle through `Stages` shared-memory stages guarded by
+/// mbarriers. Every tile is stored as 64-column,
 /// 128-byte-swizzled blocks (tile/wgmma.cuh). Q tiles alternate between two buffers when both fit
 /// beside the stages (kQBuffers), so that the next work tile's Q lands while the current one runs.
 /// O leaves through its own tile's Q buffer, which is dead once the tile's last S product is
