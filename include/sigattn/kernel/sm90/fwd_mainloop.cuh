@@ -221,7 +221,6 @@ SIGATTN_DEVICE FwdTileScores tile_scores(FwdTilePlan const& w, float bias_t) {
   return {w.len, w.row0, w.len.key_end(w.row0), bias_t};
 }
 
-
 /// Consumer warpgroup `consumer` (64 query rows of every work tile). Per key tile n the order is
 ///   issue S(n+1) = Q K(n+1)^T;  issue O += P(n) V(n);  wait S(n+1);  P(n+1) = sigmoid(S(n+1))
 ///   in fp32, in place;  wait the PV product;  release stage n;  pack P(n+1) to 16 bits,
