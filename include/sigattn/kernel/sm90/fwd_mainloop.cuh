@@ -101,6 +101,13 @@ struct FwdTilePlan {
   int n_tiles;    // key tiles to visit (0: no key is visible; O is zero)
 };
 
+/// Key tiles that a work tile's rows [0, rows) see (0 when rows is 0): key_end of its last row,
+/// in tiles (key_end never decreases with the row).
+template <class Traits>
+SIGATTN_DEVICE int key_tiles_through(SeqLens const& len, int row0, int rows) {
+  return rows > 0 ? (len.key_end(row0 + rows - 1) + Traits::kTileKV - 1) / Traits::kTileKV : 0;
+}
+
 template <class Traits>
 SIGATTN_DEVICE FwdTilePlan plan_from(FwdArgs const& args, TileCoord tc, SeqLens len) {
   FwdTilePlan w;
@@ -109,11 +116,7 @@ SIGATTN_DEVICE FwdTilePlan plan_from(FwdArgs const& args, TileCoord tc, SeqLens 
   w.row0 = w.tc.m * Traits::kTileQ;
   w.tile_rows = min(Traits::kTileQ, args.p.max_q_len - w.row0);
   w.q_rows = max(min(Traits::kTileQ, w.len.q_len - w.row0), 0);
-  w.n_tiles = 0;
-  if (w.q_rows > 0) {
-    int const key_end = w.len.key_end(w.row0 + w.q_rows - 1);
-    w.n_tiles = (key_end + Traits::kTileKV - 1) / Traits::kTileKV;
-  }
+  w.n_tiles = key_tiles_through<Traits>(w.len, w.row0, w.q_rows);
   return w;
 }
 
@@ -395,11 +398,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // warpgroup in the same order (each release after the matching wait, the turns and the
     // V-zeroing barrier as many times), so that the other warpgroups run alone on the tensor
     // cores; their P would be all zeros.
-    int const my_tiles =
-        consumer * 64 >= w.q_rows
-            ? 0
-            : (w.len.key_end(w.row0 + min(consumer * 64 + 63, w.q_rows - 1)) + kTileKV - 1) /
-                  kTileKV;
+    int const my_tiles = key_tiles_through<Traits>(
+        w.len, w.row0, consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0);
     if (my_tiles > 0) {
       // Prologue: S(0) and its sigmoid.
       tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
@@ -479,7 +479,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
 
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again from the tile's
     // info slot rather than kept live across the main loop, whose registers are all taken.)
-    FwdTilePlan const e = plan_from_info<Traits>(args, *smem.info(k & 1));
+    FwdTilePlan const e = plan_from_info<Traits>(args, *smem.info(info_slot));
     if constexpr (Traits::kStagedO) {
       // O through this warpgroup's own rows of the tile's Q buffer (no other warpgroup reads
       // them, and its own S products are complete), rows past q_len as zeros, then one TMA store
@@ -532,7 +532,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         }
       }
     }
-    tile::mbarrier_arrive(smem.info_empty(k & 1));
+    tile::mbarrier_arrive(smem.info_empty(info_slot));
   }
   // The last O stores complete before the CTA exits.
   if (Traits::kStagedO && group_thread == 0) tile::bulk_wait_group<0>();
