@@ -26,36 +26,39 @@ SIGATTN_DEVICE float tanh_approx(float x) {
 }
 
 /// Where the accurate sigmoid takes its reciprocal: on the FMA pipe (one MUFU operation per value,
-/// nine instructions) or on MUFU (two MUFU operations, six instructions). A kernel can split each
-/// tile's values between the two at compile time (apply_split) to trade FMA-pipe instructions for
-/// MUFU operations (16 per clock per SM); docs/tuning.md says which share each kernel takes and
-/// what was measured.
+/// eight instructions after the argument's FMA) or on MUFU (two MUFU operations, three
+/// instructions). A kernel can split each tile's values between the two at compile time
+/// (apply_split) to trade FMA-pipe and ALU instructions for MUFU operations (16 per clock per
+/// SM); docs/tuning.md says which share each kernel takes and what was measured.
 enum class Reciprocal { kFma, kMufu };
 
-/// Accurate sigmoid. With t = x * log2(e) and u = 2^-|t| in (0, 1]: sigmoid(x) = r for x >= 0
-/// and u * r otherwise, with r = 1 / (1 + u). Forming u * r instead of 1 - r keeps the relative
-/// accuracy for strongly negative x (the common case with bias = -log n).
-/// - Reciprocal::kFma, relative error about 1e-4: the reciprocal of d = 1 + u in [1, 2] on the
-///   FMA pipe, a quadratic start whose residual 1 - d * r0 is the Chebyshev polynomial
-///   T3(2d - 3) / 99 (so |1 - d * r0| <= 1/99), then one Newton step, which squares the residual
-///   (<= 1.1e-4) and leaves r <= 1 / d, so the result never exceeds 1.
-/// - Reciprocal::kMufu, relative error a few ulp: rcp.approx (about 1 ulp on [1, 2]).
+/// Accurate sigmoid of x, given t = x * log2(e).
+/// - Reciprocal::kFma, relative error about 1e-4: with u = 2^-|t| in (0, 1], sigmoid(x) = r for
+///   x >= 0 and u * r otherwise, with r = 1 / (1 + u). Forming u * r instead of 1 - r keeps the
+///   relative accuracy for strongly negative x (the common case with bias = -log n). The
+///   reciprocal of d = 1 + u in [1, 2] is a quadratic start whose residual 1 - d * r0 is the
+///   Chebyshev polynomial T3(2d - 3) / 99 (so |1 - d * r0| <= 1/99), then one Newton step, which
+///   squares the residual (<= 1.1e-4) and leaves r <= 1 / d, so the result never exceeds 1.
+/// - Reciprocal::kMufu, relative error a few ulp: 1 / (1 + 2^-t) directly, ex2.approx, an add and
+///   rcp.approx (about 1 ulp over the whole range). No sign split is needed: for strongly negative
+///   x, 1 + 2^-t is large and exact to rounding, and its reciprocal keeps the relative accuracy;
+///   2^-t = +Inf (x below about -88) gives 0, as the FMA path's u does there. rcp.approx(1) is 1,
+///   so the result never exceeds 1 either.
 struct SigmoidAccurate {
   static constexpr float kPrescale = 1.4426950408889634f;  // log2(e)
 
   template <Reciprocal Unit = Reciprocal::kFma>
   SIGATTN_DEVICE static float apply(float t) {
-    float u = ex2_approx(-fabsf(t));
-    float d = 1.0f + u;
-    float r;
     if constexpr (Unit == Reciprocal::kMufu) {
-      r = rcp_approx(d);
+      return rcp_approx(1.0f + ex2_approx(-t));
     } else {
-      r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
+      float u = ex2_approx(-fabsf(t));
+      float d = 1.0f + u;
+      float r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
       float e = fmaf(-d, r, 1.0f);
       r = fmaf(r, e, r);
+      return times_if_negative(t, u, r);
     }
-    return times_if_negative(t, u, r);
   }
 
   /// r for t >= 0 (and NaN), u * r for t < 0: a compare and a predicated multiply. Written as
