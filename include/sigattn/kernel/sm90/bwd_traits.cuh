@@ -30,9 +30,9 @@ struct BwdTraits {
   static constexpr int kConsumerThreads = 128 * kConsumers;
   static constexpr int kQBlocks = TileQ / 64;  // 64-query blocks of a dQ tile
   // Of every 8 elements of a thread, how many take the accurate sigmoid's reciprocal on MUFU
-  // (tile::apply_split). All 8 measured 1-4% slower than none at both head dims (docs/tuning.md),
-  // although five products per element leave MUFU room for two operations per element.
-  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : 0;
+  // (tile::apply_split: two MUFU operations and 4 instructions rather than one and 9). Measured
+  // (docs/tuning.md, session 8): D=64 4 of 8, D=128 2 of 8.
+  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 4 : 2);
 
   // Register budget per thread after setmaxnreg (the sum over warpgroups stays within 64K).
   static constexpr int kProducerRegisters = 24;

@@ -60,10 +60,8 @@ struct FwdTraits {
   static constexpr bool kStagedO = PreferStagedO;
   // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
   // MUFU operations per score, 4 instructions) rather than on the FMA pipe (one, 9 instructions):
-  // tile::apply_split. Measured (docs/tuning.md): 2 or 4 of 8 gained 1-5% at D=64 (4 spills 8
-  // bytes with 160 registers, 2 does not); at D=128 no share from 0 to 8 stood out from the
-  // spread of the machine, so it stays at 0 there.
-  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 2 : 0);
+  // tile::apply_split. Measured (docs/tuning.md, session 8): D=64 2 of 8, D=128 4 of 8.
+  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 2 : 4);
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
