@@ -210,9 +210,8 @@ TEST_CASE("forward: 64-bit offsets", "[forward][large]") {
         (*pair.first)[i] = from_bits(c.dtype, bits[i]);
       }
       for (int b = 0; b < 2; ++b)
-        SIGATTN_TEST_CUDA(cudaMemcpy(static_cast<uint16_t*>(pair.second->get()) + b * batch_stride,
-                                     bits.data() + b * per_batch, per_batch * 2,
-                                     cudaMemcpyHostToDevice));
+        copy_to_device(static_cast<uint16_t*>(pair.second->get()) + b * batch_stride,
+                       bits.data() + b * per_batch, per_batch * 2);
     }
     FwdParams p{};
     p.q = q.get();
@@ -410,8 +409,7 @@ TEST_CASE("forward: ordered after the work already queued on its stream",
     PinnedBuffer o_pinned(static_cast<size_t>(o.elements) * 2);
     std::memcpy(q_pinned.get(), q.bits.data(), q_pinned.bytes());
     std::vector<uint16_t> nan_q(q.bits.size(), to_bits(s.dtype, NAN));
-    SIGATTN_TEST_CUDA(cudaMemcpy(q.dev.get(), nan_q.data(), nan_q.size() * 2,
-                                 cudaMemcpyHostToDevice));
+    copy_to_device(q.dev.get(), nan_q.data(), nan_q.size() * 2);
 
     Stream stream;
     auto sleep_50ms = [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(50)); };

@@ -54,6 +54,16 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+/// Copies host memory to the device and waits until the bytes are there. A plain cudaMemcpy from
+/// pageable memory may return once the data is staged, with the DMA to the device still in flight
+/// on the legacy stream, which the tests' non-blocking streams do not wait for: a NaN poison
+/// copied that way has landed on padded rows after a kernel on such a stream had written their
+/// zeros (test_backward's packed-layout case, seen once under racecheck).
+inline void copy_to_device(void* dst, void const* src, size_t bytes) {
+  SIGATTN_TEST_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  SIGATTN_TEST_CUDA(cudaDeviceSynchronize());
+}
+
 /// How the [B, S, H, D] tensors are laid out in memory.
 enum class Layout {
   kBSHD,        ///< contiguous [B, S, H, D]
@@ -122,10 +132,7 @@ struct Tensor {
   Strides stride;
   int64_t elements = 0;
 
-  void upload() {
-    SIGATTN_TEST_CUDA(
-        cudaMemcpy(dev.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
-  }
+  void upload() { copy_to_device(dev.get(), bits.data(), bits.size() * 2); }
   /// The device contents, converted to float.
   std::vector<float> download(DType dtype) const {
     std::vector<uint16_t> out(static_cast<size_t>(elements));
@@ -137,7 +144,7 @@ struct Tensor {
   /// Fills the whole device buffer with NaN (poison before a call writes it).
   void poison(DType dtype) {
     std::vector<uint16_t> nan(static_cast<size_t>(elements), to_bits(dtype, NAN));
-    SIGATTN_TEST_CUDA(cudaMemcpy(dev.get(), nan.data(), nan.size() * 2, cudaMemcpyHostToDevice));
+    copy_to_device(dev.get(), nan.data(), nan.size() * 2);
   }
 };
 
@@ -261,7 +268,7 @@ class DeviceProblem {
   template <class T>
   static DeviceBuffer upload_vector(std::vector<T> const& v) {
     DeviceBuffer d(v.size() * sizeof(T));
-    SIGATTN_TEST_CUDA(cudaMemcpy(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    copy_to_device(d.get(), v.data(), v.size() * sizeof(T));
     return d;
   }
 

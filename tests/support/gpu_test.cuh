@@ -212,9 +212,7 @@ inline Tensor make_tensor(DType dtype, Strides stride, int32_t batch, int32_t se
 /// Copies int32 lengths to a new device array (null DeviceBuffer for an empty vector).
 inline DeviceBuffer upload_lens(std::vector<int32_t> const& lens) {
   DeviceBuffer d(lens.size() * sizeof(int32_t));
-  if (!lens.empty())
-    SIGATTN_TEST_CUDA(cudaMemcpy(d.get(), lens.data(), lens.size() * sizeof(int32_t),
-                                 cudaMemcpyHostToDevice));
+  if (!lens.empty()) copy_to_device(d.get(), lens.data(), lens.size() * sizeof(int32_t));
   return d;
 }
 
