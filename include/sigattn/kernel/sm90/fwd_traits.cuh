@@ -60,8 +60,8 @@ struct FwdTraits {
   static constexpr bool kStagedO = PreferStagedO;
   // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
   // MUFU operations per score, 4 instructions) rather than on the FMA pipe (one, 9 instructions):
-  // tile::apply_split. Measured (docs/tuning.md, session 8): D=64 2 of 8, D=128 4 of 8.
-  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 2 : 4);
+  // tile::apply_split. Measured (docs/tuning.md, session 8): D=64 3 of 8, D=128 4 of 8.
+  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 4);
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
