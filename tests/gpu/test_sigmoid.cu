@@ -5,6 +5,8 @@
 #include <sigattn/tile/sigmoid.cuh>
 
 #include <cmath>
+#include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -62,6 +64,47 @@ TEST_CASE("accurate sigmoid: relative error <= 5e-4 over the fp32 range", "[sigm
                                    << "]: max relative error " << err);
     CHECK(err <= 1e-5);  // rcp.approx and ex2.approx: a few ulp
   }
+}
+
+/// The accurate sigmoid (form `Unit`) of each of `x`, evaluated on the device.
+template <Reciprocal Unit>
+std::vector<float> accurate_at(std::vector<float> const& x) {
+  int const n = static_cast<int>(x.size());
+  sigattn::test::DeviceBuffer dx(x.size() * 4), dy(x.size() * 4);
+  sigattn::test::copy_to_device(dx.get(), x.data(), x.size() * 4);
+  eval_sigmoid<sigattn::tile::SigmoidAccurate, Unit>
+      <<<1, 256>>>(static_cast<float*>(dx.get()), static_cast<float*>(dy.get()), n);
+  SIGATTN_TEST_CUDA(cudaGetLastError());
+  std::vector<float> y(x.size());
+  SIGATTN_TEST_CUDA(cudaMemcpy(y.data(), dy.get(), y.size() * 4, cudaMemcpyDeviceToHost));
+  return y;
+}
+
+// What the kernels rely on beyond the relative error: P never above 1 (the backward's P (1 - P)
+// stays >= 0), exact zeros where the value is below the normal range (flushed, both forms), the
+// limits at +-Inf, and NaN passed through (a masked score is selected away after the sigmoid).
+TEST_CASE("accurate sigmoid: bounds, flushed tail and special values", "[sigmoid][small]") {
+  float const inf = std::numeric_limits<float>::infinity();
+  std::vector<float> const high = {0.0f, 1.0f, 9.0f, 20.0f, 60.0f, 88.0f, 1e30f, inf};
+  std::vector<float> const flushed = {-87.5f, -88.0f, -100.0f, -1e30f, -inf};
+  auto check_form = [&](auto unit, char const* name) {
+    constexpr Reciprocal kUnit = decltype(unit)::value;
+    INFO(name);
+    std::vector<float> const y_high = accurate_at<kUnit>(high);
+    for (size_t i = 0; i < high.size(); ++i) {
+      INFO("x = " << high[i] << ": " << y_high[i]);
+      double const exact = 1.0 / (1.0 + std::exp(-static_cast<double>(high[i])));
+      CHECK(y_high[i] <= 1.0f);
+      CHECK(std::fabs(y_high[i] - exact) <= 2e-4 * exact);
+    }
+    for (float y : accurate_at<kUnit>(flushed)) CHECK(y == 0.0f);
+    CHECK(std::isnan(accurate_at<kUnit>({std::nanf("")})[0]));
+    // Just above the flushed tail the value is a normal float, within the bar.
+    float const edge = accurate_at<kUnit>({-86.0f})[0];
+    CHECK(std::fabs(edge - std::exp(-86.0)) <= 5e-4 * std::exp(-86.0));
+  };
+  check_form(std::integral_constant<Reciprocal, Reciprocal::kFma>{}, "FMA-pipe reciprocal");
+  check_form(std::integral_constant<Reciprocal, Reciprocal::kMufu>{}, "MUFU reciprocal");
 }
 
 TEST_CASE("fast sigmoid: tanh.approx error as documented", "[sigmoid][small]") {

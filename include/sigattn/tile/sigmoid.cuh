@@ -41,9 +41,10 @@ enum class Reciprocal { kFma, kMufu };
 ///   squares the residual (<= 1.1e-4) and leaves r <= 1 / d, so the result never exceeds 1.
 /// - Reciprocal::kMufu, relative error a few ulp: 1 / (1 + 2^-t) directly, ex2.approx, an add and
 ///   rcp.approx (about 1 ulp over the whole range). No sign split is needed: for strongly negative
-///   x, 1 + 2^-t is large and exact to rounding, and its reciprocal keeps the relative accuracy;
-///   2^-t = +Inf (x below about -88) gives 0, as the FMA path's u does there. rcp.approx(1) is 1,
-///   so the result never exceeds 1 either.
+///   x, 1 + 2^-t is large and exact to rounding, and its reciprocal keeps the relative accuracy.
+///   Below x = -87.3 (t < -126) the reciprocal is subnormal and .ftz returns 0, where the FMA
+///   path's u flushes too; 2^-t = +Inf gives 0 as well. rcp.approx(1) is 1, so the result never
+///   exceeds 1 either.
 struct SigmoidAccurate {
   static constexpr float kPrescale = 1.4426950408889634f;  // log2(e)
 
