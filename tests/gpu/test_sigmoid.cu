@@ -95,7 +95,7 @@ TEST_CASE("accurate sigmoid: bounds, flushed tail and special values", "[sigmoid
       INFO("x = " << high[i] << ": " << y_high[i]);
       double const exact = 1.0 / (1.0 + std::exp(-static_cast<double>(high[i])));
       CHECK(y_high[i] <= 1.0f);
-      CHECK(std::fabs(y_high[i] - exact) <= 2e-4 * exact);
+      CHECK(std::fabs(y_high[i] - exact) <= 5e-4 * exact);
     }
     for (float y : accurate_at<kUnit>(flushed)) CHECK(y == 0.0f);
     CHECK(std::isnan(accurate_at<kUnit>({std::nanf("")})[0]));
