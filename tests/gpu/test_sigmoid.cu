@@ -22,19 +22,27 @@ __global__ void eval_sigmoid(float const* x, float* y, int n) {
   if (i < n) y[i] = Sigmoid::template apply<Unit>(x[i] * Sigmoid::kPrescale);
 }
 
+/// `Sigmoid` (the accurate one in form `Unit`) of each of `x`, evaluated on the device.
+template <class Sigmoid, Reciprocal Unit = Reciprocal::kFma>
+std::vector<float> sigmoid_at(std::vector<float> const& x) {
+  int const n = static_cast<int>(x.size());
+  sigattn::test::DeviceBuffer dx(x.size() * 4), dy(x.size() * 4);
+  sigattn::test::copy_to_device(dx.get(), x.data(), x.size() * 4);
+  eval_sigmoid<Sigmoid, Unit>
+      <<<(n + 255) / 256, 256>>>(static_cast<float*>(dx.get()), static_cast<float*>(dy.get()), n);
+  SIGATTN_TEST_CUDA(cudaGetLastError());
+  std::vector<float> y(x.size());
+  SIGATTN_TEST_CUDA(cudaMemcpy(y.data(), dy.get(), y.size() * 4, cudaMemcpyDeviceToHost));
+  return y;
+}
+
 /// Largest relative error against the exact logistic function over x in [lo, hi].
 template <class Sigmoid, Reciprocal Unit = Reciprocal::kFma>
 double max_rel_error(float lo, float hi) {
   constexpr int kN = 1 << 20;
   std::vector<float> x(kN);
   for (int i = 0; i < kN; ++i) x[i] = lo + (hi - lo) * (static_cast<float>(i) / (kN - 1));
-  sigattn::test::DeviceBuffer dx(kN * 4), dy(kN * 4);
-  SIGATTN_TEST_CUDA(cudaMemcpy(dx.get(), x.data(), kN * 4, cudaMemcpyHostToDevice));
-  eval_sigmoid<Sigmoid, Unit>
-      <<<kN / 256, 256>>>(static_cast<float*>(dx.get()), static_cast<float*>(dy.get()), kN);
-  SIGATTN_TEST_CUDA(cudaGetLastError());
-  std::vector<float> y(kN);
-  SIGATTN_TEST_CUDA(cudaMemcpy(y.data(), dy.get(), kN * 4, cudaMemcpyDeviceToHost));
+  std::vector<float> const y = sigmoid_at<Sigmoid, Unit>(x);
   double worst = 0.0;
   for (int i = 0; i < kN; ++i) {
     double exact = 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])));
@@ -66,41 +74,28 @@ TEST_CASE("accurate sigmoid: relative error <= 5e-4 over the fp32 range", "[sigm
   }
 }
 
-/// The accurate sigmoid (form `Unit`) of each of `x`, evaluated on the device.
-template <Reciprocal Unit>
-std::vector<float> accurate_at(std::vector<float> const& x) {
-  int const n = static_cast<int>(x.size());
-  sigattn::test::DeviceBuffer dx(x.size() * 4), dy(x.size() * 4);
-  sigattn::test::copy_to_device(dx.get(), x.data(), x.size() * 4);
-  eval_sigmoid<sigattn::tile::SigmoidAccurate, Unit>
-      <<<1, 256>>>(static_cast<float*>(dx.get()), static_cast<float*>(dy.get()), n);
-  SIGATTN_TEST_CUDA(cudaGetLastError());
-  std::vector<float> y(x.size());
-  SIGATTN_TEST_CUDA(cudaMemcpy(y.data(), dy.get(), y.size() * 4, cudaMemcpyDeviceToHost));
-  return y;
-}
-
 // What the kernels rely on beyond the relative error: P never above 1 (the backward's P (1 - P)
 // stays >= 0), exact zeros where the value is below the normal range (flushed, both forms), the
 // limits at +-Inf, and NaN passed through (a masked score is selected away after the sigmoid).
 TEST_CASE("accurate sigmoid: bounds, flushed tail and special values", "[sigmoid][small]") {
+  using sigattn::tile::SigmoidAccurate;
   float const inf = std::numeric_limits<float>::infinity();
   std::vector<float> const high = {0.0f, 1.0f, 9.0f, 20.0f, 60.0f, 88.0f, 1e30f, inf};
   std::vector<float> const flushed = {-87.5f, -88.0f, -100.0f, -1e30f, -inf};
   auto check_form = [&](auto unit, char const* name) {
     constexpr Reciprocal kUnit = decltype(unit)::value;
     INFO(name);
-    std::vector<float> const y_high = accurate_at<kUnit>(high);
+    std::vector<float> const y_high = sigmoid_at<SigmoidAccurate, kUnit>(high);
     for (size_t i = 0; i < high.size(); ++i) {
       INFO("x = " << high[i] << ": " << y_high[i]);
       double const exact = 1.0 / (1.0 + std::exp(-static_cast<double>(high[i])));
       CHECK(y_high[i] <= 1.0f);
       CHECK(std::fabs(y_high[i] - exact) <= 5e-4 * exact);
     }
-    for (float y : accurate_at<kUnit>(flushed)) CHECK(y == 0.0f);
-    CHECK(std::isnan(accurate_at<kUnit>({std::nanf("")})[0]));
+    for (float y : sigmoid_at<SigmoidAccurate, kUnit>(flushed)) CHECK(y == 0.0f);
+    CHECK(std::isnan(sigmoid_at<SigmoidAccurate, kUnit>({std::nanf("")})[0]));
     // Just above the flushed tail the value is a normal float, within the bar.
-    float const edge = accurate_at<kUnit>({-86.0f})[0];
+    float const edge = sigmoid_at<SigmoidAccurate, kUnit>({-86.0f})[0];
     CHECK(std::fabs(edge - std::exp(-86.0)) <= 5e-4 * std::exp(-86.0));
   };
   check_form(std::integral_constant<Reciprocal, Reciprocal::kFma>{}, "FMA-pipe reciprocal");
