@@ -245,6 +245,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   constexpr int kORegs = kHeadDim / 2;
   constexpr int kPSteps = kTileKV / 16;
   constexpr int kChunksPerRow = kHeadDim / 8;
+  constexpr tile::Reciprocal kFmaForm =
+      Traits::kShortFmaForm ? tile::Reciprocal::kFmaShort : tile::Reciprocal::kFma;
 
   FwdParams const& p = args.p;
   int const thread = threadIdx.x;
@@ -309,7 +311,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
                                   ts.len.key_end(ts.row0 + frag_row + 8)};
       SIGATTN_PRAGMA_UNROLL
       for (int i = 0; i < kSRegs; ++i) {
-        float const x = tile::apply_split<Sigmoid, Traits::kMufuEighths>(
+        float const x = tile::apply_split<Sigmoid, Traits::kMufuEighths, kFmaForm>(
             i, fmaf(acc_s[i], args.score_mul, ts.bias_t));
         int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
         acc_s[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : x;
@@ -317,7 +319,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     } else {
       SIGATTN_PRAGMA_UNROLL
       for (int i = 0; i < kSRegs; ++i)
-        acc_s[i] = tile::apply_split<Sigmoid, Traits::kMufuEighths>(
+        acc_s[i] = tile::apply_split<Sigmoid, Traits::kMufuEighths, kFmaForm>(
             i, fmaf(acc_s[i], args.score_mul, ts.bias_t));
     }
   };

@@ -62,6 +62,10 @@ struct FwdTraits {
   // MUFU operations per score, 4 instructions) rather than on the FMA pipe (one, 9 instructions):
   // tile::apply_split. Measured (docs/tuning.md, session 8): D=64 3 of 8, D=128 4 of 8.
   static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 4);
+  // The FMA-pipe form of the other scores: at D=64 the short one (tile::Reciprocal::kFmaShort,
+  // 8 instructions, relative error 3.6e-4), at D=128 the Newton one (9, 1.1e-4). Measured
+  // (docs/tuning.md, session 9): the short form D=64 +2.7%, D=128 -0.9% (geomean of 12 rows).
+  static constexpr bool kShortFmaForm = HeadDim == 64;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
