@@ -44,8 +44,9 @@ enum class Reciprocal { kFma, kFmaShort, kMufu };
 ///   sign handling, with r a quartic in u with r(0) = 1 exactly, the minimax of the relative
 ///   error under that constraint (3.55e-4), four FMAs and no add: one instruction fewer. It
 ///   decreases on [0, 1], so the result never exceeds 1 and is exactly 1 where the score
-///   saturates. Its error is below the rounding of P to the 16-bit operand of the P V product
-///   (up to 2^-8 relative for bf16, 2^-11 for fp16); the forward D=64 takes it (docs/tuning.md).
+///   saturates. Its error is within the largest rounding error of P to the 16-bit operand of the
+///   P V product (2^-8 relative for bf16, 2^-11 = 4.9e-4 for fp16); the forward D=64 takes it
+///   (docs/tuning.md).
 /// - Reciprocal::kMufu, relative error a few ulp: 1 / (1 + 2^-t) directly, ex2.approx, an add and
 ///   rcp.approx (about 1 ulp over the whole range). No sign split is needed: for strongly negative
 ///   x, 1 + 2^-t is large and exact to rounding, and its reciprocal keeps the relative accuracy.

@@ -59,12 +59,14 @@ struct FwdTraits {
   static constexpr int kQBuffers = kOtherBytes + 2 * kQBytes <= kSmemLimit ? 2 : 1;
   static constexpr bool kStagedO = PreferStagedO;
   // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
-  // MUFU operations per score, 4 instructions) rather than on the FMA pipe (one, 9 instructions):
-  // tile::apply_split. Measured (docs/tuning.md, session 8): D=64 3 of 8, D=128 4 of 8.
+  // MUFU operations per score, 4 instructions) rather than on the FMA pipe (one, 8 or 9
+  // instructions, below): tile::apply_split. Measured (docs/tuning.md, session 8): D=64 3 of 8,
+  // D=128 4 of 8.
   static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 4);
   // The FMA-pipe form of the other scores: at D=64 the short one (tile::Reciprocal::kFmaShort,
   // 8 instructions, relative error 3.6e-4), at D=128 the Newton one (9, 1.1e-4). Measured
-  // (docs/tuning.md, session 9): the short form D=64 +2.7%, D=128 -0.9% (geomean of 12 rows).
+  // (docs/tuning.md, session 9): this choice against the Newton form everywhere, D=64 +1.9%
+  // (geomean of 12 rows); with the short form at D=128 too, D=128 measured -0.9%.
   static constexpr bool kShortFmaForm = HeadDim == 64;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
