@@ -45,7 +45,8 @@ enum class Causal : int32_t {
 
 /// The sigmoid evaluated on fp32 scores.
 enum class SigmoidMode : int32_t {
-  /// Relative error <= 5e-4 over the whole fp32 range (one ex2 per score plus FMA-pipe Newton).
+  /// Relative error <= 5e-4 wherever the exact value is a normal float (0 below x = -87.3): per
+  /// score one ex2 and a reciprocal, on the FMA pipe or on MUFU (docs/design.md, Numerics).
   kAccurate = 0,
   /// 0.5 * tanh.approx(x / 2) + 0.5: faster, about 1% off near x = -10 and 0 below x = -12.
   kFast = 1,
