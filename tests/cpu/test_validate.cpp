@@ -110,6 +110,16 @@ std::vector<FwdCase> invalid_fwd_cases() {
       {"head_dim 256", [](FwdParams& p) { p.head_dim = 256; }, kNotSupported},
       {"dtype 2", [](FwdParams& p) { p.dtype = static_cast<DType>(2); }, kNotSupported},
       {"dtype -1", [](FwdParams& p) { p.dtype = static_cast<DType>(-1); }, kNotSupported},
+      // Sizes beyond what the kernels' int32 tile counts and the workspace's byte count hold.
+      {"max_q_len 2^30 + 1", [](FwdParams& p) { p.max_q_len = (1 << 30) + 1; }, kNotSupported},
+      {"max_kv_len INT_MAX",
+       [](FwdParams& p) { p.max_kv_len = std::numeric_limits<int32_t>::max(); }, kNotSupported},
+      {"more than 2^60 elements",
+       [](FwdParams& p) {
+         p.batch = 1 << 30;
+         p.max_q_len = 1 << 30;
+       },
+       kNotSupported},
       // Enums out of range.
       {"bias_mode 3", [](FwdParams& p) { p.bias_mode = static_cast<BiasMode>(3); }, kInvalid},
       {"bias_mode -1", [](FwdParams& p) { p.bias_mode = static_cast<BiasMode>(-1); }, kInvalid},
@@ -121,6 +131,13 @@ std::vector<FwdCase> invalid_fwd_cases() {
       {"scale NaN", [](FwdParams& p) { p.scale = kNaN; }, kInvalid},
       {"scale +Inf", [](FwdParams& p) { p.scale = kInf; }, kInvalid},
       {"scale -Inf", [](FwdParams& p) { p.scale = -kInf; }, kInvalid},
+      {"scale 3e38 (infinite times log2 e)", [](FwdParams& p) { p.scale = 3e38f; }, kInvalid},
+      {"scalar bias -3e38 (infinite times log2 e)",
+       [](FwdParams& p) {
+         p.bias_mode = BiasMode::kScalar;
+         p.bias = -3e38f;
+       },
+       kInvalid},
       {"scalar bias NaN",
        [](FwdParams& p) {
          p.bias_mode = BiasMode::kScalar;
@@ -228,6 +245,9 @@ std::vector<BwdCase> invalid_bwd_cases() {
       {"dtype 5", [](BwdParams& p) { p.fwd.dtype = static_cast<DType>(5); }, kNotSupported},
       {"causal -1", [](BwdParams& p) { p.fwd.causal = static_cast<Causal>(-1); }, kInvalid},
       {"scale NaN", [](BwdParams& p) { p.fwd.scale = kNaN; }, kInvalid},
+      {"scale -3e38", [](BwdParams& p) { p.fwd.scale = -3e38f; }, kInvalid},
+      {"max_kv_len 2^30 + 1", [](BwdParams& p) { p.fwd.max_kv_len = (1 << 30) + 1; },
+       kNotSupported},
       {"null q", [](BwdParams& p) { p.fwd.q = nullptr; }, kInvalid},
       {"null k", [](BwdParams& p) { p.fwd.k = nullptr; }, kInvalid},
       {"null v", [](BwdParams& p) { p.fwd.v = nullptr; }, kInvalid},
@@ -289,6 +309,8 @@ TEST_CASE("validate: valid variations", "[validate]") {
         }) == Status::kSuccess);
   CHECK(fwd_ok([](FwdParams& p) { p.q_stride.token = 8 * 128 + 8; }) == Status::kSuccess);
   CHECK(fwd_ok([](FwdParams& p) { p.scale = -0.5f; }) == Status::kSuccess);
+  CHECK(fwd_ok([](FwdParams& p) { p.scale = 2e38f; }) == Status::kSuccess);  // finite x log2 e
+  CHECK(fwd_ok([](FwdParams& p) { p.max_kv_len = 1 << 30; }) == Status::kSuccess);  // the limit
   CHECK(fwd_ok([](FwdParams& p) { p.bias = kNaN; }) == Status::kSuccess);  // unused bias
   CHECK(fwd_ok([](FwdParams& p) {
           p.bias_mode = BiasMode::kPerBatch;

@@ -6,18 +6,23 @@
 //   2. num_kv_heads <= 0, or num_heads % num_kv_heads != 0: invalid argument
 //   3. head_dim not 64 or 128: not supported
 //   4. dtype not bf16 or fp16 (any other value, in range or not): not supported
-//   5. bias_mode, causal, sigmoid or path outside its enum: invalid argument
-//   6. scale not finite, or bias not finite with BiasMode::kScalar: invalid argument
-//   -- a problem with nothing to write (is_empty) is valid from here on: steps 7-10 look at
+//   5. max_q_len or max_kv_len above kMaxSeqLen (2^30), or batch * max length * num_heads *
+//      head_dim above kMaxElements (2^60): not supported (the kernels' tile counts are int32 and
+//      the dQ workspace's byte count must not wrap)
+//   6. bias_mode, causal, sigmoid or path outside its enum: invalid argument
+//   7. scale not finite, or bias not finite with BiasMode::kScalar, or either one becoming
+//      infinite once the kernels multiply it by log2(e) (|x| above about 2.4e38): invalid argument
+//   -- a problem with nothing to write (is_empty) is valid from here on: steps 8-11 look at
 //      memory that such a call never touches --
-//   7. a null tensor that has at least one element, or a null bias_per_batch with kPerBatch:
+//   8. a null tensor that has at least one element, or a null bias_per_batch with kPerBatch:
 //      invalid argument
-//   8. a tensor base pointer not 16-byte aligned, or q_lens, kv_lens, bias_per_batch not 4-byte
+//   9. a tensor base pointer not 16-byte aligned, or q_lens, kv_lens, bias_per_batch not 4-byte
 //      aligned: misaligned pointer
-//   9. a batch/token/head stride not a multiple of 16 bytes (8 elements): misaligned pointer
-//  10. a negative stride: invalid argument
+//  10. a batch/token/head stride not a multiple of 16 bytes (8 elements): misaligned pointer
+//  11. a negative stride: invalid argument
 // Tensors with no elements (K and V when max_kv_len == 0, for example) are not checked in 7-10: a
 // null pointer is what frameworks hand over for empty tensors, and nothing is read through them.
+// num_kv_heads must be positive even in an empty problem (step 2: it divides num_heads).
 //
 // Not checked (preconditions the caller must meet): strides that make distinct (token, head)
 // rows overlap, outputs that alias inputs, device memory that is too small, and length or bias
@@ -82,7 +87,14 @@ struct Operand {
   bool used;
 };
 
-/// Steps 1-6 (everything but memory) of the list at the top of this file.
+/// The longest sequence (max_q_len, max_kv_len) and the most elements of one tensor a call may
+/// describe (step 5 of the list at the top of this file).
+constexpr int kMaxSeqLen = 1 << 30;
+constexpr double kMaxElements = 1152921504606846976.0;  // 2^60
+/// The largest factor the kernels apply to scale and bias (SigmoidAccurate::kPrescale).
+constexpr float kMaxPrescale = 1.4426950408889634f;
+
+/// Steps 1-7 (everything but memory) of the list at the top of this file.
 inline Result check_shape_and_scalars(FwdParams const& p) {
   if (p.batch < 0 || p.num_heads < 0 || p.num_kv_heads < 0 || p.head_dim < 0 || p.max_q_len < 0 ||
       p.max_kv_len < 0)
@@ -91,6 +103,12 @@ inline Result check_shape_and_scalars(FwdParams const& p) {
     return fail(Status::kErrorInvalidArgument);
   if (p.head_dim != 64 && p.head_dim != 128) return fail(Status::kErrorNotSupported);
   if (element_bytes(p.dtype) == 0) return fail(Status::kErrorNotSupported);
+  if (p.max_q_len > kMaxSeqLen || p.max_kv_len > kMaxSeqLen)
+    return fail(Status::kErrorNotSupported);
+  // (In double: the int64 product of four int32 values can overflow.)
+  double const rows = p.max_q_len > p.max_kv_len ? p.max_q_len : p.max_kv_len;
+  if (static_cast<double>(p.batch) * rows * p.num_heads * p.head_dim > kMaxElements)
+    return fail(Status::kErrorNotSupported);
   // The largest enumerator of each enum in api.hpp; update these when one gains a value.
   auto const bias_mode = static_cast<int32_t>(p.bias_mode);
   auto const causal = static_cast<int32_t>(p.causal);
@@ -99,13 +117,13 @@ inline Result check_shape_and_scalars(FwdParams const& p) {
   if (bias_mode < 0 || bias_mode > 2 || causal < 0 || causal > 2 || sigmoid < 0 || sigmoid > 1 ||
       path < 0 || path > 2)
     return fail(Status::kErrorInvalidArgument);
-  if (!std::isfinite(p.scale)) return fail(Status::kErrorInvalidArgument);
-  if (p.bias_mode == BiasMode::kScalar && !std::isfinite(p.bias))
+  if (!std::isfinite(p.scale * kMaxPrescale)) return fail(Status::kErrorInvalidArgument);
+  if (p.bias_mode == BiasMode::kScalar && !std::isfinite(p.bias * kMaxPrescale))
     return fail(Status::kErrorInvalidArgument);
   return {};
 }
 
-/// Steps 7-10 for the operands of one call (the call is known not to be empty).
+/// Steps 8-11 for the operands of one call (the call is known not to be empty).
 template <int N>
 Result check_memory(FwdParams const& p, Operand const (&ops)[N]) {
   for (Operand const& op : ops)
