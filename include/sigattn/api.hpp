@@ -54,7 +54,9 @@ enum class SigmoidMode : int32_t {
 
 /// Which kernel family runs. kAuto picks the fastest one registered for the running device (the
 /// Hopper path on compute capability 9.0, the portable path elsewhere); the others force a path,
-/// for comparisons and benchmarks, and return kErrorArchMismatch where it cannot run.
+/// for comparisons and benchmarks, and return kErrorArchMismatch where it cannot run on the
+/// device (kErrorNotSupported for kHopper in a build without SIGATTN_ENABLE_SM90A, which has no
+/// Hopper rows).
 enum class Path : int32_t {
   kAuto = 0,
   kPortable = 1,  ///< sm_80 and newer: mma.sync, ldmatrix, cp.async
