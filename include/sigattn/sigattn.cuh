@@ -77,14 +77,20 @@ inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, b
   return r;
 }
 
-/// Shared by can_implement and backward, after validation of a non-empty problem.
+/// backward()'s workspace, after validation of a non-empty problem: present and 16-byte aligned
+/// wherever the call needs one (checked before any CUDA call, like the parameters).
+inline Result check_workspace(BwdParams const& p, void const* workspace) {
+  if (p.deterministic || dq_accum_bytes(p.fwd) == 0) return Result{};
+  if (workspace == nullptr) return Result{Status::kErrorInvalidArgument, cudaSuccess};
+  if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0)
+    return Result{Status::kErrorMisalignedPointer, cudaSuccess};
+  return Result{};
+}
+
+/// Shared by can_implement and backward, after validation of a non-empty problem (and, for
+/// backward, of its workspace).
 inline Result run_backward(BwdParams const& p, void* workspace, int device, cudaStream_t stream,
                            bool dry_run) {
-  if (!dry_run && !p.deterministic && dq_accum_bytes(p.fwd) > 0 &&
-      (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 16 != 0))
-    return Result{workspace == nullptr ? Status::kErrorInvalidArgument
-                                       : Status::kErrorMisalignedPointer,
-                  cudaSuccess};
   int cc = 0;
   if (Result r = device_cc(device, &cc); !r) return r;
   FwdParams const& f = p.fwd;
@@ -144,6 +150,7 @@ SIGATTN_API Result forward(FwdParams const& params, cudaStream_t stream) {
 SIGATTN_API Result backward(BwdParams const& params, void* workspace, cudaStream_t stream) {
   if (Result r = detail::validate(params); !r) return r;
   if (detail::is_empty(params)) return Result{};
+  if (Result r = detail::check_workspace(params, workspace); !r) return r;
   int device = 0;
   if (Result r = detail::current_device(&device); !r) return r;
   return detail::run_backward(params, workspace, device, stream, /*dry_run=*/false);

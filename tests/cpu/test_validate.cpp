@@ -451,6 +451,22 @@ TEST_CASE("public API: invalid input is rejected before any CUDA call", "[valida
   }
 }
 
+// A valid backward in the default mode needs its dQ workspace (can_implement, which has none,
+// does not ask for it). Only failing calls here: on a GPU machine a passing one would launch on
+// the fake pointers.
+TEST_CASE("public API: the backward's workspace is checked before any CUDA call",
+          "[validate][api]") {
+  BwdParams const p = valid_bwd();
+  REQUIRE_FALSE(p.deterministic);
+  REQUIRE(sigattn::workspace_bytes(p) > 0);
+  Result const missing = sigattn::backward(p, nullptr, nullptr);
+  CHECK(missing.status == Status::kErrorInvalidArgument);
+  CHECK(missing.cuda == cudaSuccess);
+  Result const misaligned = sigattn::backward(p, fake_ptr(0xa00004), nullptr);
+  CHECK(misaligned.status == Status::kErrorMisalignedPointer);
+  CHECK(misaligned.cuda == cudaSuccess);
+}
+
 TEST_CASE("public API: to_string names every status", "[validate][api]") {
   Status const all[] = {
       Status::kSuccess,           Status::kErrorInvalidArgument,   Status::kErrorNotSupported,
