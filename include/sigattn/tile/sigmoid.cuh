@@ -60,18 +60,18 @@ struct SigmoidAccurate {
   SIGATTN_DEVICE static float apply(float t) {
     if constexpr (Unit == Reciprocal::kMufu) {
       return rcp_approx(1.0f + ex2_approx(-t));
-    } else if constexpr (Unit == Reciprocal::kFmaShort) {
-      float const u = ex2_approx(-fabsf(t));
-      float const r = fmaf(
-          fmaf(fmaf(fmaf(0.16043876f, u, -0.55147392f), u, 0.88001561f), u, -0.98880309f), u,
-          1.0f);
-      return times_if_negative(t, u, r);
     } else {
-      float u = ex2_approx(-fabsf(t));
-      float d = 1.0f + u;
-      float r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
-      float e = fmaf(-d, r, 1.0f);
-      r = fmaf(r, e, r);
+      float const u = ex2_approx(-fabsf(t));
+      float r;
+      if constexpr (Unit == Reciprocal::kFmaShort) {
+        r = fmaf(fmaf(fmaf(fmaf(0.16043876f, u, -0.55147392f), u, 0.88001561f), u, -0.98880309f),
+                 u, 1.0f);
+      } else {
+        float const d = 1.0f + u;
+        r = fmaf(fmaf(32.0f / 99.0f, d, -144.0f / 99.0f), d, 210.0f / 99.0f);
+        float const e = fmaf(-d, r, 1.0f);
+        r = fmaf(r, e, r);
+      }
       return times_if_negative(t, u, r);
     }
   }
