@@ -104,9 +104,15 @@ inline cudaLaunchConfig_t launch_config(int64_t blocks, int threads, int smem, c
   return config;
 }
 
+// validate.hpp rejects a scale or scalar bias that the sigmoid's prescale would make infinite; it
+// is host-only and cannot include tile/sigmoid.cuh, so it keeps its own copy of the largest one.
+template <class Sigmoid>
+constexpr bool kPrescaleValidated = Sigmoid::kPrescale <= validate_impl::kMaxPrescale;
+
 /// The arguments every forward kernel takes, for query tiles of `tile_q` rows.
 template <class Sigmoid>
 kernel::FwdArgs make_fwd_args(FwdParams const& p, int tile_q) {
+  static_assert(kPrescaleValidated<Sigmoid>, "validate.hpp's kMaxPrescale is below this one");
   kernel::FwdArgs args{};
   args.p = p;
   args.score_mul = effective_scale(p) * Sigmoid::kPrescale;
@@ -121,6 +127,7 @@ kernel::FwdArgs make_fwd_args(FwdParams const& p, int tile_q) {
 /// tile_q rows (one work tile per key tile of each (batch, kv head)).
 template <class Sigmoid>
 kernel::BwdArgs make_bwd_args(BwdParams const& bp, void* workspace, int tile_q, int tile_kv) {
+  static_assert(kPrescaleValidated<Sigmoid>, "validate.hpp's kMaxPrescale is below this one");
   FwdParams const& p = bp.fwd;
   kernel::BwdArgs args{};
   args.p = bp;

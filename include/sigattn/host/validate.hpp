@@ -20,7 +20,7 @@
 //      aligned: misaligned pointer
 //  10. a batch/token/head stride not a multiple of 16 bytes (8 elements): misaligned pointer
 //  11. a negative stride: invalid argument
-// Tensors with no elements (K and V when max_kv_len == 0, for example) are not checked in 7-10: a
+// Tensors with no elements (K and V when max_kv_len == 0, for example) are not checked in 8-11: a
 // null pointer is what frameworks hand over for empty tensors, and nothing is read through them.
 // num_kv_heads must be positive even in an empty problem (step 2: it divides num_heads).
 //
