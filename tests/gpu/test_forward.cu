@@ -701,8 +701,8 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
 // buffer that the tile used and stores it from there by TMA, and takes each tile's plan from a
 // two-slot ring that its Q producer fills a tile ahead. This needs more work tiles than CTAs:
 // about three per CTA here, consecutive ones of a CTA from different (batch, head) pairs (the
-// snake), with different lengths, biases and masks, tiles in which one consumer warpgroup has no real row, and sequences
-// with no keys (no Q load at all) between them.
+// snake), with different lengths, biases and masks, tiles in which one consumer warpgroup has no
+// real row, and sequences with no keys (no Q load at all) between them.
 TEST_CASE("forward: consecutive work tiles of a CTA", "[forward][small][tiles]") {
   bool hopper = false;
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
