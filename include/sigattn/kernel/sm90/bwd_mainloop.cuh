@@ -282,6 +282,11 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // The elementwise work in two passes overlapped with the products (64-query tiles), or in one
   // after both (128-query tiles: no registers for P^T beside S^T, dP^T and both fragments).
   constexpr bool kSplitPasses = kTileQ == 64;
+  // The fused pass unmasked in every tile, then clear_outside in the tiles that cross a limit;
+  // otherwise the masked pass in every tile. Only in the default kernels (the accurate sigmoid,
+  // dQ by reductions): in the deterministic mode's and the fast mode's the clear made ptxas
+  // spill 4 and 12 bytes (session 10), and they keep the masked pass.
+  constexpr bool kClearOutside = ComputeDq && std::is_same<Sigmoid, tile::SigmoidAccurate>::value;
   float acc_dk[kORegs];
   float acc_dv[kORegs];
   SIGATTN_PRAGMA_UNROLL
@@ -387,6 +392,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     };
     // The fused pass (one per element, both products waited for): it keeps the live fp32
     // values to S^T and dP^T, which the 240-register budget of 128-query tiles (D = 64) needs.
+    // Only one version is compiled per kernel (kClearOutside).
     auto fused_pass = [&](auto masked_tag) {
       int hi;
       int lo[2];
@@ -433,6 +439,43 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
                                                   grad_at(masked_tag, acc_s[i + 1], i + 1));
         }
     };
+    // In a tile that crosses a limit, after the unmasked pass: the elements outside the limits
+    // cleared in the packed P^T and dS^T fragments (a whole 16-bit half, so that whatever the
+    // pass computed there from padding, NaN included, becomes an exact 0, as the masked
+    // version's selects give). A few instructions per pair in the rare masked tiles, instead of
+    // a masked version of the whole pass beside the unmasked one: with both versions in the
+    // loop the unmasked tiles ran about 8% slower at D = 64 (docs/performance.md, session 10).
+    auto clear_outside = [&] {
+      static_assert(kTileQ <= 128, "a thread's columns of one key row fit 32 bits");
+      int hi;
+      int lo[2];
+      limits(std::true_type{}, hi, lo);
+      // This thread's columns, in the order of bit b = 2 m + e: col0 + 8 m + e (m < kTileQ / 8,
+      // e < 2), increasing in b; those below x number below(x). The columns inside [lo, hi) are
+      // then the bits [below(lo), below(hi)) of one 32-bit mask per key row.
+      auto below = [&](int x) {
+        auto clamp = [](int v) { return min(max(v, 0), kTileQ / 8); };
+        return clamp((x - col0 + 7) >> 3) + clamp((x - col0 + 6) >> 3);
+      };
+      auto bits_below = [](int n) { return n >= 32 ? ~0u : (1u << n) - 1u; };
+      uint32_t inside[2];
+      SIGATTN_PRAGMA_UNROLL
+      for (int r = 0; r < 2; ++r)
+        inside[r] = bits_below(below(hi)) & ~bits_below(below(lo[r]));
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kPSteps; ++kk)
+        SIGATTN_PRAGMA_UNROLL
+        for (int r = 0; r < 4; ++r) {
+          // Register r of step kk holds the columns of bits b and b + 1 of key row r % 2 (the
+          // layout of sigmoid_at's elements 8 kk + 2 r and 8 kk + 2 r + 1).
+          int const b = 4 * kk + 2 * (r / 2);
+          uint32_t const m = inside[r & 1];
+          uint32_t const keep = (static_cast<int>(m << (31 - b)) >> 31 & 0x0000FFFF) |
+                                (static_cast<int>(m << (30 - b)) >> 31 & 0xFFFF0000);
+          p_frag[kk][r] &= keep;
+          ds_frag[kk][r] &= keep;
+        }
+    };
     // acc += A B over the tile's queries, A from registers (k16 step kk: frag[kk]), B the
     // N-major query tile b_smem; one commit group. dV += P^T dO and dK += dS^T Q.
     auto issue_rs = [&](float(&acc)[kORegs], uint32_t const(&frag)[kPSteps][4],
@@ -468,9 +511,12 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_s);
       tile::fence_registers(acc_dp);
-      // (With 128-query tiles, D = 64, S^T and dP^T take twice the registers and a second
-      // version of the pass made ptxas spill 8-48 bytes: the masked version serves every tile.)
-      fused_pass(std::true_type{});
+      if constexpr (kClearOutside) {
+        fused_pass(std::false_type{});
+        if (masked) clear_outside();
+      } else {
+        fused_pass(std::true_type{});
+      }
       issue_rs(acc_dv, p_frag, do_smem);  // dV += P^T dO
     }
 
