@@ -50,11 +50,13 @@
 // element in a fixed order.
 //
 // Padding and masks: a key tile past kv_len, or one that no query sees, only writes zeros. P and
-// dS are forced to 0 by a select (not a multiply) wherever a query is past q_len or a key past
-// key_end(query), so NaN from padded rows never leaks through S or dP. The operands that enter a
-// product along its reduction dimension are zeroed in shared memory where they are padding: K rows
-// past kv_len (dQ = dS K) once, and Q and dO rows past q_len (dK += dS^T Q, dV += P^T dO) in the
-// query tile that crosses q_len (TMA zero-fills only outside the tensor, and 0 * NaN is NaN).
+// dS are forced to exact 0 (by a select in the masked pass, or by clearing the 16-bit half in the
+// packed fragment after the unmasked pass: clear_outside; never by a multiply) wherever a query
+// is past q_len or a key past key_end(query), so NaN from padded rows never leaks through S or
+// dP. The operands that enter a product along its reduction dimension are zeroed in shared
+// memory where they are padding: K rows past kv_len (dQ = dS K) once, and Q and dO rows past
+// q_len (dK += dS^T Q, dV += P^T dO) in the query tile that crosses q_len (TMA zero-fills only
+// outside the tensor, and 0 * NaN is NaN).
 #pragma once
 
 #include <type_traits>
