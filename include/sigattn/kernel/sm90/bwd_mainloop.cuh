@@ -41,10 +41,10 @@
 // through the K and V tiles, not the staging tile, so it may run while the last reductions still
 // read it.
 // Padded query rows: rows past max_q_len are outside the tensor, and TMA skips them. Rows in
-// [q_len, max_q_len) are reduced too, adding exactly +-0.0: dS is forced to 0 there by a select
-// and K's padded rows are zeroed, so every product term is a zero (for finite K). The workspace is
-// internal (only the convert kernel reads it, and it writes zeros for those rows), so that is
-// harmless.
+// [q_len, max_q_len) are reduced too, adding exactly +-0.0: dS is forced to 0 there (a select, or
+// clear_outside) and K's padded rows are zeroed, so every product term is a zero (for finite K).
+// The workspace is internal (only the convert kernel reads it, and it writes zeros for those rows),
+// so that is harmless.
 // Without ComputeDq (the deterministic mode) the last product, the staging writes and the dQ warp
 // are left out; the launcher then runs the portable query-side dQ kernel, which sums every dQ
 // element in a fixed order.
@@ -358,11 +358,14 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     int const col0 = (lane & 3) * 2;
     uint32_t p_frag[kPSteps][4];
     uint32_t ds_frag[kPSteps][4];
-    // Each pass exists in two versions, masked and not: as one loop with the limits inside, the
-    // compiler evaluates the mask (two ISETP and two FSEL per element) in every tile. Without a
-    // mask no element is padding, so dP^T is finite and needs no select either (given finite V
-    // and dO in the real rows: an Inf there times a P that underflowed to 0 now gives NaN in dS
-    // instead of 0, as it would in any unfused implementation).
+    // Each pass exists in a masked and an unmasked version: as one loop with the limits inside,
+    // the compiler evaluates the mask (two ISETP and two FSEL per element) in every tile. The
+    // split passes (D = 128) compile both; the fused pass (D = 64) one of them (kClearOutside).
+    // Without a mask no element is padding, so dP^T is finite and needs no select either (given
+    // finite V and dO in the real rows: an Inf there times a P that underflowed to 0 now gives
+    // NaN in dS instead of 0, as it would in any unfused implementation). Where the unmasked
+    // fused pass and clear_outside serve a masked tile, the same holds for the elements inside
+    // its limits.
     auto limits = [&](auto masked_tag, int& hi, int (&lo)[2]) {
       hi = kTileQ;
       lo[0] = lo[1] = 0;
@@ -442,11 +445,12 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
         }
     };
     // In a tile that crosses a limit, after the unmasked pass: the elements outside the limits
-    // cleared in the packed P^T and dS^T fragments (a whole 16-bit half, so that whatever the
-    // pass computed there from padding, NaN included, becomes an exact 0, as the masked
-    // version's selects give). A few instructions per pair in the rare masked tiles, instead of
-    // a masked version of the whole pass beside the unmasked one: with both versions in the
-    // loop the unmasked tiles ran about 8% slower at D = 64 (docs/performance.md, session 10).
+    // cleared in the packed P^T and dS^T fragments (a whole 16-bit half, so that whatever the pass
+    // computed there from padding, NaN included, becomes an exact 0, as the masked version's
+    // selects give). A few instructions per pair, only in the masked tiles (those that cross q_len
+    // or kv_len, and the causal diagonal's), instead of a masked version of the whole pass beside
+    // the unmasked one: with both versions in the loop the unmasked tiles ran about 8% slower
+    // (D = 64, docs/performance.md, session 10).
     auto clear_outside = [&] {
       static_assert(kTileQ <= 128, "a thread's columns of one key row fit 32 bits");
       int hi;
