@@ -149,6 +149,29 @@ SIGATTN_DEVICE void bwd_dq_warp(BwdArgs const& args, BwdTmaArgs const& tma,
   if (leader) tile::bulk_wait_group<0>();
 }
 
+/// The query columns of one key row that a thread holds in the fused pass's accumulator
+/// fragments (TileQ-query tiles): col0 + 8 m + e for m < TileQ / 8 and e < 2, col0 = 2 (lane % 4),
+/// as bit b = 2 m + e of a mask (element i of the fragment is bit 2 (i / 4) + i % 2, of key row
+/// (i / 2) % 2). Returns the bits of the columns inside [lo, hi); any lo and hi.
+template <int TileQ>
+SIGATTN_HOST_DEVICE uint32_t columns_inside(int col0, int lo, int hi) {
+  static_assert(TileQ <= 128, "a thread's columns of one key row fit 32 bits");
+  // The columns increase with b: those below x are the bits [0, below(x)).
+  auto below = [col0](int x) {
+    auto clamp = [](int v) { return min(max(v, 0), TileQ / 8); };
+    return clamp((x - col0 + 7) >> 3) + clamp((x - col0 + 6) >> 3);
+  };
+  auto bits_below = [](int n) { return n >= 32 ? ~0u : (1u << n) - 1u; };
+  return bits_below(below(hi)) & ~bits_below(below(lo));
+}
+
+/// The 32-bit keep mask of one packed pair of 16-bit elements whose columns are bits b (low half)
+/// and b + 1 (high half) of `inside`: each half all ones where its bit is set, zeros elsewhere.
+SIGATTN_HOST_DEVICE uint32_t pair_keep(uint32_t inside, int b) {
+  return (static_cast<uint32_t>(static_cast<int32_t>(inside << (31 - b)) >> 31) & 0x0000FFFFu) |
+         (static_cast<uint32_t>(static_cast<int32_t>(inside << (30 - b)) >> 31) & 0xFFFF0000u);
+}
+
 /// Zeroes rows [first, Rows) of a SwizzledBlocks tile of `Cols` columns (16 bytes per step),
 /// shared among `Threads` threads starting at `thread`.
 template <int Rows, int Cols, int Threads>
@@ -452,32 +475,18 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     // the unmasked one: with both versions in the loop the unmasked tiles ran about 8% slower
     // (D = 64, docs/performance.md, session 10).
     auto clear_outside = [&] {
-      static_assert(kTileQ <= 128, "a thread's columns of one key row fit 32 bits");
       int hi;
       int lo[2];
       limits(std::true_type{}, hi, lo);
-      // This thread's columns, in the order of bit b = 2 m + e: col0 + 8 m + e (m < kTileQ / 8,
-      // e < 2), increasing in b; those below x number below(x). The columns inside [lo, hi) are
-      // then the bits [below(lo), below(hi)) of one 32-bit mask per key row.
-      auto below = [&](int x) {
-        auto clamp = [](int v) { return min(max(v, 0), kTileQ / 8); };
-        return clamp((x - col0 + 7) >> 3) + clamp((x - col0 + 6) >> 3);
-      };
-      auto bits_below = [](int n) { return n >= 32 ? ~0u : (1u << n) - 1u; };
-      uint32_t inside[2];
-      SIGATTN_PRAGMA_UNROLL
-      for (int r = 0; r < 2; ++r)
-        inside[r] = bits_below(below(hi)) & ~bits_below(below(lo[r]));
+      uint32_t const inside[2] = {columns_inside<kTileQ>(col0, lo[0], hi),
+                                  columns_inside<kTileQ>(col0, lo[1], hi)};
       SIGATTN_PRAGMA_UNROLL
       for (int kk = 0; kk < kPSteps; ++kk)
         SIGATTN_PRAGMA_UNROLL
         for (int r = 0; r < 4; ++r) {
-          // Register r of step kk holds the columns of bits b and b + 1 of key row r % 2 (the
-          // layout of sigmoid_at's elements 8 kk + 2 r and 8 kk + 2 r + 1).
-          int const b = 4 * kk + 2 * (r / 2);
-          uint32_t const m = inside[r & 1];
-          uint32_t const keep = (static_cast<int>(m << (31 - b)) >> 31 & 0x0000FFFF) |
-                                (static_cast<int>(m << (30 - b)) >> 31 & 0xFFFF0000);
+          // Register r of step kk holds sigmoid_at's elements 8 kk + 2 r and 8 kk + 2 r + 1: the
+          // columns of bits 4 kk + 2 (r / 2) and the next of key row r % 2.
+          uint32_t const keep = pair_keep(inside[r & 1], 4 * kk + 2 * (r / 2));
           p_frag[kk][r] &= keep;
           ds_frag[kk][r] &= keep;
         }
