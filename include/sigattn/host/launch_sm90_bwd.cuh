@@ -11,6 +11,7 @@
 #pragma once
 
 #include <climits>
+#include <type_traits>
 
 #include "sigattn/host/launch.cuh"
 #include "sigattn/kernel/bwd_kernel.cuh"
@@ -19,7 +20,7 @@
 
 namespace sigattn::detail {
 
-template <class Traits, class Sigmoid, bool ComputeDq>
+template <class Traits, class Sigmoid, bool ComputeDq, bool MayMask>
 struct Sm90BwdTag {};
 
 /// Prepares and (unless `dry_run`) launches the Hopper backward of one registry row. Returns
@@ -39,12 +40,27 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
 
   auto run = [&](auto sigmoid_tag) -> Result {
     using Sigmoid = decltype(sigmoid_tag);
-    auto key_atomic = kernel::sm90_bwd_kernel<Traits, Sigmoid, true>;
-    auto key_plain = kernel::sm90_bwd_kernel<Traits, Sigmoid, false>;
-    Result r = bp.deterministic ? prepare_kernel<Sm90BwdTag<Traits, Sigmoid, false>>(
-                                      key_plain, device, Traits::kSmemBytes, c.min_cc)
-                                : prepare_kernel<Sm90BwdTag<Traits, Sigmoid, true>>(
-                                      key_atomic, device, Traits::kSmemBytes, c.min_cc);
+    // The key-side kernel: with dQ by reductions or without (deterministic), and at D = 64
+    // (128-query tiles, the fused pass) without masks for a launch without a causal mask
+    // (kernel::sm90::bwd_tile). Elsewhere the unmasked choice names the masked kernel itself,
+    // so that no further kernel is instantiated.
+    constexpr bool kHasUnmasked = Traits::kTileQ == 128;
+    bool const unmasked = kHasUnmasked && p.causal == Causal::kNone;
+    using KernelFn = void (*)(kernel::BwdArgs, kernel::sm90::BwdTmaArgs);
+    KernelFn key_kernel = nullptr;
+    auto select = [&](auto compute_dq, auto may_mask) -> Result {
+      constexpr bool kDq = decltype(compute_dq)::value;
+      constexpr bool kMask = decltype(may_mask)::value;
+      key_kernel = kernel::sm90_bwd_kernel<Traits, Sigmoid, kDq, kMask>;
+      return prepare_kernel<Sm90BwdTag<Traits, Sigmoid, kDq, kMask>>(
+          key_kernel, device, Traits::kSmemBytes, c.min_cc);
+    };
+    using Unmasked = std::bool_constant<!kHasUnmasked>;  // MayMask of the unmasked choice
+    Result r = bp.deterministic
+                   ? (unmasked ? select(std::false_type{}, Unmasked{})
+                               : select(std::false_type{}, std::true_type{}))
+                   : (unmasked ? select(std::true_type{}, Unmasked{})
+                               : select(std::true_type{}, std::true_type{}));
     if (r) r = prepare_bwd_query_side<DqTraits, Element, Sigmoid>(bp.deterministic, device);
     if (!r) return r;
 
@@ -100,8 +116,7 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     if (args.num_tiles > 0) {
       cudaLaunchConfig_t config =
           launch_config(args.num_tiles, Traits::kThreads, Traits::kSmemBytes, stream);
-      cudaError_t const err = bp.deterministic ? cudaLaunchKernelEx(&config, key_plain, args, tma)
-                                               : cudaLaunchKernelEx(&config, key_atomic, args, tma);
+      cudaError_t const err = cudaLaunchKernelEx(&config, key_kernel, args, tma);
       if (err != cudaSuccess) return launch_result(err);
     }
     return launch_bwd_query_side<DqTraits, Element, Sigmoid>(args, bp.deterministic, stream);

@@ -36,14 +36,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
 /// Hopper backward, key side: one CTA per (key tile, batch, kv head), a producer and
 /// Traits::kConsumers consumer warpgroups; dQ added to the fp32 workspace by TMA tensor reductions
-/// when ComputeDq.
-template <class Traits, class Sigmoid, bool ComputeDq>
+/// when ComputeDq. MayMask false: a launch without a causal mask, at D = 64 only (see
+/// sm90::bwd_tile).
+template <class Traits, class Sigmoid, bool ComputeDq, bool MayMask = true>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     sm90_bwd_kernel(__grid_constant__ BwdArgs const args,
                     __grid_constant__ sm90::BwdTmaArgs const tma) {
   // (The tile base is rounded up to 1024 bytes inside, as in the Hopper forward.)
   extern __shared__ __align__(128) char smem[];
-  sm90::bwd_tile<Traits, Sigmoid, ComputeDq>(args, tma, smem, blockIdx.x);
+  sm90::bwd_tile<Traits, Sigmoid, ComputeDq, MayMask>(args, tma, smem, blockIdx.x);
 }
 
 /// fp32 dQ workspace -> dQ (atomic mode); args.num_tiles counts 8-element chunks.

@@ -186,7 +186,7 @@ SIGATTN_DEVICE void zero_tail_rows(char* tile, int first, int thread) {
   }
 }
 
-template <class Traits, class Sigmoid, bool ComputeDq>
+template <class Traits, class Sigmoid, bool ComputeDq, bool MayMask = true>
 SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* smem_raw,
                              int64_t tile_index) {
 #if SIGATTN_ARCH_SM90A
@@ -312,6 +312,15 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // dQ by reductions): in the deterministic mode's and the fast mode's the clear made ptxas
   // spill 4 and 12 bytes (session 10), and they keep the masked pass.
   constexpr bool kClearOutside = ComputeDq && std::is_same<Sigmoid, tile::SigmoidAccurate>::value;
+  // Without a causal mask (MayMask false, a kernel of its own at D = 64) no element needs
+  // masking in registers: every padded row of K, V, Q and dO is zero in shared memory (below,
+  // and in the query tile that crosses q_len), so S^T and dP^T are finite there, dP^T is 0 in
+  // every padded row and column, and so is dS^T = P^T (1 - P^T) dP^T; P^T times dO's zero rows
+  // adds exact zeros to dV, and the rows of dK and dV past kv_len are written as zeros at the
+  // end. That kernel's loop has no masked code at all: a branch to masked code in the loop, even
+  // one never taken, ends the block that holds the pass and the dV issue, which then no longer
+  // overlaps the end of the pass (docs/performance.md, session 10).
+  static_assert(MayMask || !kSplitPasses, "the kernel without masks is the fused pass's");
   float acc_dk[kORegs];
   float acc_dv[kORegs];
   SIGATTN_PRAGMA_UNROLL
@@ -321,13 +330,17 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   char const* const v_rows_smem = smem.v() + consumer * 64 * 128;
 
   tile::mbarrier_wait(smem.kv_full(), 0);
-  if constexpr (ComputeDq) {
+  if constexpr (ComputeDq || !MayMask) {
     if (kv_rows < kTileKV) {
       // dQ = dS K reduces over all keys of the tile: K's padded rows must be zeros, not NaN.
+      // Without masks V's too, and K's in either mode (MayMask above).
       zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.k(), kv_rows,
                                                                   consumer_thread);
+      if constexpr (!MayMask)
+        zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.v(), kv_rows,
+                                                                    consumer_thread);
       tile::fence_proxy_async_shared();
-      // K's zeroed rows are visible to every consumer's wgmma before the first dQ product.
+      // The zeroed rows are visible to every consumer's wgmma before the first product.
       tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
     }
   }
@@ -526,7 +539,9 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_s);
       tile::fence_registers(acc_dp);
-      if constexpr (kClearOutside) {
+      if constexpr (!MayMask) {
+        fused_pass(std::false_type{});
+      } else if constexpr (kClearOutside) {
         fused_pass(std::false_type{});
         if (masked) clear_outside();
       } else {
