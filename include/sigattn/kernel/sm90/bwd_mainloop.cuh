@@ -41,8 +41,9 @@
 // through the K and V tiles, not the staging tile, so it may run while the last reductions still
 // read it.
 // Padded query rows: rows past max_q_len are outside the tensor, and TMA skips them. Rows in
-// [q_len, max_q_len) are reduced too, adding exactly +-0.0: dS is forced to 0 there (a select, or
-// clear_outside) and K's padded rows are zeroed, so every product term is a zero (for finite K).
+// [q_len, max_q_len) are reduced too, adding exactly +-0.0: dS is 0 there (forced by a select or
+// clear_outside, or without masks from dO's zeroed rows) and K's padded rows are zeroed, so every
+// product term is a zero (for finite K).
 // The workspace is internal (only the convert kernel reads it, and it writes zeros for those rows),
 // so that is harmless.
 // Without ComputeDq (the deterministic mode) the last product, the staging writes and the dQ warp
@@ -56,7 +57,9 @@
 // dP. The operands that enter a product along its reduction dimension are zeroed in shared
 // memory where they are padding: K rows past kv_len (dQ = dS K) once, and Q and dO rows past
 // q_len (dK += dS^T Q, dV += P^T dO) in the query tile that crosses q_len (TMA zero-fills only
-// outside the tensor, and 0 * NaN is NaN).
+// outside the tensor, and 0 * NaN is NaN). The D = 64 kernel for launches without a causal mask
+// (MayMask false) masks nothing: it also zeroes V's padded rows, and the zeros make dS 0 and the
+// padded terms vanish (see MayMask in bwd_tile).
 #pragma once
 
 #include <type_traits>
@@ -314,12 +317,16 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   constexpr bool kClearOutside = ComputeDq && std::is_same<Sigmoid, tile::SigmoidAccurate>::value;
   // Without a causal mask (MayMask false, a kernel of its own at D = 64) no element needs
   // masking in registers: every padded row of K, V, Q and dO is zero in shared memory (below,
-  // and in the query tile that crosses q_len), so S^T and dP^T are finite there, dP^T is 0 in
-  // every padded row and column, and so is dS^T = P^T (1 - P^T) dP^T; P^T times dO's zero rows
-  // adds exact zeros to dV, and the rows of dK and dV past kv_len are written as zeros at the
-  // end. That kernel's loop has no masked code at all: a branch to masked code in the loop, even
-  // one never taken, ends the block that holds the pass and the dV issue, which then no longer
-  // overlaps the end of the pass (docs/performance.md, session 10).
+  // and in the query tile that crosses q_len), so for finite real rows S^T and dP^T are finite
+  // in the padded rows and columns, dP^T is 0 there, and so is dS^T = P^T (1 - P^T) dP^T; P^T
+  // times dO's zero rows adds exact zeros to dV, and the rows of dK and dV past kv_len are
+  // written as zeros at the end. That kernel's loop has no masked code at all: a branch to
+  // masked code in the loop, even one never taken, ends the block that holds the pass and the
+  // dV issue, which then no longer overlaps the end of the pass (docs/performance.md, session
+  // 10). One difference from the masked kernels, for inputs that are not finite: an Inf in a
+  // real row now meets the zeroed padding in a tile that is partly padding (Inf * 0 = NaN), so
+  // an Inf in K gives NaN in that key's dV, in V in its dK, in Q or dO in that query's dQ, where
+  // the masked kernels gave finite values there.
   static_assert(MayMask || !kSplitPasses, "the kernel without masks is the fused pass's");
   float acc_dk[kORegs];
   float acc_dv[kORegs];
@@ -333,7 +340,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   if constexpr (ComputeDq || !MayMask) {
     if (kv_rows < kTileKV) {
       // dQ = dS K reduces over all keys of the tile: K's padded rows must be zeros, not NaN.
-      // Without masks V's too, and K's in either mode (MayMask above).
+      // Without masks K's and V's, in either mode, so that S^T and dP^T hold no NaN from them
+      // (MayMask above).
       zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.k(), kv_rows,
                                                                   consumer_thread);
       if constexpr (!MayMask)
@@ -384,7 +392,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     tile::wgmma_commit();
 
     // The elementwise work, P^T = sigmoid(S^T * scale + bias) and dS^T = P^T (1 - P^T) dP^T *
-    // scale, is masked where a tile crosses a limit (q_len, kv_len or the causal diagonal): key
+    // scale, is masked where a tile crosses a limit (q_len, kv_len or the causal diagonal;
+    // nowhere in the kernel without masks, MayMask): key
     // row r of this thread sees the tile-relative query columns [lo[r], hi), hi from q_len, lo
     // from the causal diagonal (query >= key - diag_offset), an empty range for a key past
     // kv_len. P^T and dS^T are packed to 16 bits as the A fragments of the k16 steps kk (16
@@ -396,7 +405,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     uint32_t ds_frag[kPSteps][4];
     // Each pass exists in a masked and an unmasked version: as one loop with the limits inside,
     // the compiler evaluates the mask (two ISETP and two FSEL per element) in every tile. The
-    // split passes (D = 128) compile both; the fused pass (D = 64) one of them (kClearOutside).
+    // split passes (D = 128) compile both; the fused pass (D = 64) one of them (kClearOutside,
+    // MayMask).
     // Without a mask no element is padding, so dP^T is finite and needs no select either (given
     // finite V and dO in the real rows: an Inf there times a P that underflowed to 0 now gives
     // NaN in dS instead of 0, as it would in any unfused implementation). Where the unmasked
@@ -433,7 +443,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     };
     // The fused pass (one per element, both products waited for): it keeps the live fp32
     // values to S^T and dP^T, which the 240-register budget of 128-query tiles (D = 64) needs.
-    // Only one version is compiled per kernel (kClearOutside).
+    // Only one version is compiled per kernel (kClearOutside, MayMask).
     auto fused_pass = [&](auto masked_tag) {
       int hi;
       int lo[2];
