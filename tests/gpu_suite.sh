@@ -5,7 +5,8 @@
 #
 # Steps (SUITE_STEPS, comma-separated, default "build,test,sanitize,bench"; they run in the order
 # build, test, bench, tune, sanitize, profile whatever the order given):
-#   build     configure (Release, ptxas -v) and build; LOGDIR/build.log, LOGDIR/ptxas.txt,
+#   build     configure (Release, ptxas -v) and build; LOGDIR/build.log, LOGDIR/ptxas.txt
+#             (resources per kernel; a kernel whose wgmma ptxas serialised fails the run),
 #             LOGDIR/sass_summary.txt (HGMMA/HMMA instruction counts per kernel)
 #   test      ctest --output-on-failure (all but install_consumer, which CI covers); LOGDIR/ctest.log
 #   sanitize  compute-sanitizer memcheck + racecheck on each GPU test, cases tagged [small];
@@ -119,8 +120,29 @@ step_build() {
     note "ptxas: spills found: no ($entries kernels)"
   fi
 
+  # ptxas serialises every wgmma of a kernel when it cannot keep their registers apart (advisories
+  # C7510-C7519, "wgmma.mma_async instructions are serialized due to ..."). The kernel stays
+  # correct, so no test sees it, but it ran 11-17% slower when it happened (docs/performance.md,
+  # session 11). No kernel of the library may have it: the run's RESULT is FAILED, and the later
+  # steps still run.
+  local serialized
+  serialized=$(wgmma_serialized "$log")
+  if [ -n "$serialized" ]; then
+    sed 's/^/# wgmma serialized (ptxas C751x): /' <<<"$serialized" >>"$LOGDIR/ptxas.txt"
+    note "ptxas: wgmma serialized: yes ($(wc -l <<<"$serialized") kernels, see ptxas.txt)"
+    failed+=("ptxas-wgmma-serialized")
+  else
+    note "ptxas: wgmma serialized: no"
+  fi
+
   [ $rc -eq 0 ] && sass_summary
   return $rc
+}
+
+# The kernels whose wgmma ptxas serialised (advisories C7510-C7519), demangled, one a line.
+wgmma_serialized() {
+  grep -E 'C751[0-9].*wgmma\.mma_async instructions are serialized' "$1" |
+    sed -E "s/.*function '([^']*)'.*/\1/" | sort -u | demangle | cut -c1-220
 }
 
 # "arch registers spill_stores spill_loads stack kernel" for every entry function in a build log.
