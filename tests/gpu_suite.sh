@@ -122,7 +122,7 @@ step_build() {
 
   # ptxas serialises every wgmma of a kernel when it cannot keep their registers apart (advisories
   # C7510-C7519, "wgmma.mma_async instructions are serialized due to ..."). The kernel stays
-  # correct, so no test sees it, but it ran 11-17% slower when it happened (docs/performance.md,
+  # correct, so no test sees it, but it ran 6-17% slower when it happened (docs/performance.md,
   # session 11). No kernel of the library may have it: the run's RESULT is FAILED, and the later
   # steps still run.
   local serialized
