@@ -546,7 +546,7 @@ TEST_CASE("backward: packed QKV, packed dQKV, dO of its own stride", "[backward]
       Tensor dout = make_tensor(c.dtype, reference::bhsd_strides(seq, heads.q, dim), batch, seq,
                                 heads.q, dim, lens, &rng);
       PackedQkv dqkv = make_packed_qkv(c.dtype, batch, seq, heads.q, heads.kv, dim, lens, nullptr);
-      DeviceBuffer d_lens = upload_lens(lens);
+      DeviceBuffer d_lens = upload_vector(lens);
 
       BwdParams bp{};
       FwdParams& p = bp.fwd;

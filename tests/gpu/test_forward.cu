@@ -565,7 +565,7 @@ TEST_CASE("forward: packed QKV and an O of its own stride", "[forward][small][la
         PackedQkv qkv = make_packed_qkv(c.dtype, batch, seq, heads.q, heads.kv, dim, lens, &rng);
         Tensor o = make_tensor(c.dtype, make_strides(o_layout, seq, heads.q, dim), batch, seq,
                                heads.q, dim, {}, nullptr);
-        DeviceBuffer d_lens = upload_lens(lens);
+        DeviceBuffer d_lens = upload_vector(lens);
 
         FwdParams p{};
         p.q = qkv.q_dev();

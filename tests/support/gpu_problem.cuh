@@ -64,6 +64,14 @@ inline void copy_to_device(void* dst, void const* src, size_t bytes) {
   SIGATTN_TEST_CUDA(cudaDeviceSynchronize());
 }
 
+/// Copies a host vector to a new device array (a null DeviceBuffer for an empty vector).
+template <class T>
+DeviceBuffer upload_vector(std::vector<T> const& v) {
+  DeviceBuffer d(v.size() * sizeof(T));
+  if (!v.empty()) copy_to_device(d.get(), v.data(), v.size() * sizeof(T));
+  return d;
+}
+
 /// How the [B, S, H, D] tensors are laid out in memory.
 enum class Layout {
   kBSHD,        ///< contiguous [B, S, H, D]
@@ -263,13 +271,6 @@ class DeviceProblem {
   void make_output(Tensor& t, int32_t seq, int32_t heads) {
     allocate(t, seq, heads);
     t.poison(spec_.dtype);
-  }
-
-  template <class T>
-  static DeviceBuffer upload_vector(std::vector<T> const& v) {
-    DeviceBuffer d(v.size() * sizeof(T));
-    copy_to_device(d.get(), v.data(), v.size() * sizeof(T));
-    return d;
   }
 
   ProblemSpec spec_;

@@ -209,13 +209,6 @@ inline Tensor make_tensor(DType dtype, Strides stride, int32_t batch, int32_t se
   return t;
 }
 
-/// Copies int32 lengths to a new device array (null DeviceBuffer for an empty vector).
-inline DeviceBuffer upload_lens(std::vector<int32_t> const& lens) {
-  DeviceBuffer d(lens.size() * sizeof(int32_t));
-  if (!lens.empty()) copy_to_device(d.get(), lens.data(), lens.size() * sizeof(int32_t));
-  return d;
-}
-
 /// True when every element of `x` is +0 or -0 (an all-zero output, padding included).
 inline bool all_zero(std::vector<float> const& x) {
   for (float f : x)
