@@ -393,11 +393,10 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
 
     // The elementwise work, P^T = sigmoid(S^T * scale + bias) and dS^T = P^T (1 - P^T) dP^T *
     // scale, is masked where a tile crosses a limit (q_len, kv_len or the causal diagonal;
-    // nowhere in the kernel without masks, MayMask): key
-    // row r of this thread sees the tile-relative query columns [lo[r], hi), hi from q_len, lo
-    // from the causal diagonal (query >= key - diag_offset), an empty range for a key past
-    // kv_len. P^T and dS^T are packed to 16 bits as the A fragments of the k16 steps kk (16
-    // queries each).
+    // nowhere in the kernel without masks, MayMask): key row r of this thread sees the
+    // tile-relative query columns [lo[r], hi), hi from q_len, lo from the causal diagonal (query
+    // >= key - diag_offset), an empty range for a key past kv_len. P^T and dS^T are packed to 16
+    // bits as the A fragments of the k16 steps kk (16 queries each).
     bool const masked = q0 + kTileQ > len.q_len || key0 + kTileKV > len.kv_len ||
                         (len.causal && key0 + kTileKV - 1 > q0 + len.diag_offset);
     int const col0 = (lane & 3) * 2;
