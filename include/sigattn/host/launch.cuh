@@ -275,25 +275,42 @@ template <class Traits, class Sigmoid>
 struct Sm80DqTag {};
 template <class Element>
 struct Sm80ConvertTag {};
+struct DqClearTag {};
+constexpr int kDqClearThreads = 256;
 
-/// Prepares the query-side kernel of launch_bwd_query_side (portable code, sm_80 and newer).
+/// Prepares the kernels around the key side (portable code, sm_80 and newer): in atomic mode the
+/// clearing of the dQ workspace and its conversion, in deterministic mode the query-side dQ kernel
+/// of launch_bwd_query_side.
 template <class DqTraits, class Element, class Sigmoid>
 Result prepare_bwd_query_side(bool deterministic, int device) {
   constexpr int kPortableCc = 80;
-  return deterministic
-             ? prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(
-                   kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>, device,
-                   kernel::sm80::DqSmem<DqTraits>::kBytes, kPortableCc)
-             : prepare_kernel<Sm80ConvertTag<Element>>(kernel::sm80_dq_convert_kernel<Element>,
-                                                       device, 0, kPortableCc);
+  if (deterministic)
+    return prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(
+        kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>, device,
+        kernel::sm80::DqSmem<DqTraits>::kBytes, kPortableCc);
+  Result const r = prepare_kernel<DqClearTag>(kernel::dq_accum_clear_kernel<kDqClearThreads>,
+                                              device, 0, kPortableCc);
+  if (!r) return r;
+  return prepare_kernel<Sm80ConvertTag<Element>>(kernel::sm80_dq_convert_kernel<Element>, device,
+                                                 0, kPortableCc);
 }
 
-/// Atomic mode: zeroes the fp32 dQ accumulator in the workspace (on `stream`) before the
-/// key-side kernel adds into it. Nothing in deterministic mode.
-inline Result clear_dq_accum(BwdParams const& bp, void* workspace, cudaStream_t stream) {
-  size_t const bytes = dq_accum_bytes(bp.fwd);
-  if (bp.deterministic || bytes == 0) return Result{};
-  return launch_result(cudaMemsetAsync(workspace, 0, bytes, stream));
+/// Atomic mode: zeroes the real query rows of the fp32 dQ accumulator in the workspace (on
+/// `stream`) before the key-side kernel adds into it. Its padded rows are never read, so they are
+/// not written either: a ragged batch pays for its real rows only. Nothing in deterministic mode.
+/// `args` is the key side's.
+inline Result clear_dq_accum(kernel::BwdArgs const& args, cudaStream_t stream) {
+  FwdParams const& p = args.p.fwd;
+  if (args.p.deterministic || dq_accum_bytes(p) == 0) return Result{};
+  // About four float4 stores per thread in a full-length sequence; y covers the batch.
+  int64_t const vecs = int64_t{p.max_q_len} * p.num_heads * p.head_dim / 4;
+  int64_t const per_block = int64_t{kDqClearThreads} * 4;
+  cudaLaunchConfig_t config = launch_config(
+      std::min<int64_t>((vecs + per_block - 1) / per_block, int64_t{1} << 20), kDqClearThreads, 0,
+      stream);
+  config.gridDim.y = static_cast<unsigned>(std::min(p.batch, 65535));
+  return launch_result(
+      cudaLaunchKernelEx(&config, kernel::dq_accum_clear_kernel<kDqClearThreads>, args));
 }
 
 /// The query side of every backward, after its key-side kernel: the portable query-side dQ kernel
@@ -351,7 +368,7 @@ Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     kernel::BwdArgs const args =
         make_bwd_args<Sigmoid>(bp, workspace, Traits::kTileQ, Traits::kTileKV);
 
-    if (Result z = clear_dq_accum(bp, workspace, stream); !z) return z;
+    if (Result z = clear_dq_accum(args, stream); !z) return z;
     // Key side.
     if (args.num_tiles > 0) {
       cudaLaunchConfig_t config = launch_config(

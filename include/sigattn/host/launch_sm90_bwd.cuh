@@ -111,7 +111,7 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};
     if (dry_run) return Result{};
 
-    if (Result z = clear_dq_accum(bp, workspace, stream); !z) return z;
+    if (Result z = clear_dq_accum(args, stream); !z) return z;
     // Key side.
     if (args.num_tiles > 0) {
       cudaLaunchConfig_t config =

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "sigattn/kernel/bwd_args.cuh"
+#include "sigattn/kernel/seqlen.cuh"
 #include "sigattn/kernel/sm80/bwd_dkdv.cuh"
 #include "sigattn/kernel/sm80/bwd_dq.cuh"
 #include "sigattn/kernel/sm90/bwd_mainloop.cuh"
@@ -45,6 +46,25 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // (The tile base is rounded up to 1024 bytes inside, as in the Hopper forward.)
   extern __shared__ __align__(128) char smem[];
   sm90::bwd_tile<Traits, Sigmoid, ComputeDq, MayMask>(args, tma, smem, blockIdx.x);
+}
+
+/// Atomic mode, before the key side: zeroes the real query rows (i < q_len) of the fp32 dQ
+/// workspace [B, Sq, Hq, D], where a sequence's rows are contiguous. Its padded rows are left as
+/// they are: the key side may add into them, and the conversion writes their zeros without
+/// reading them. x strides over a sequence's float4s, y over the batch.
+template <int Threads>
+__global__ void __launch_bounds__(Threads)
+    dq_accum_clear_kernel(__grid_constant__ BwdArgs const args) {
+  FwdParams const& p = args.p.fwd;
+  int64_t const row_vecs = int64_t{p.num_heads} * p.head_dim / 4;  // head_dim % 8 == 0
+  for (int b = blockIdx.y; b < p.batch; b += gridDim.y) {
+    int64_t const vecs = clamp_len(p.q_lens, b, p.max_q_len) * row_vecs;
+    float4* const seq =
+        reinterpret_cast<float4*>(args.dq_accum) + int64_t{b} * p.max_q_len * row_vecs;
+    for (int64_t v = blockIdx.x * int64_t{Threads} + threadIdx.x; v < vecs;
+         v += int64_t{gridDim.x} * Threads)
+      seq[v] = make_float4(0.f, 0.f, 0.f, 0.f);
+  }
 }
 
 /// fp32 dQ workspace -> dQ (atomic mode); args.num_tiles counts 8-element chunks.
