@@ -3,7 +3,7 @@
 //    walks the key tiles: S = Q K^T, dP = dO V^T, dS = P (1 - P) dP, dQ += dS K. Three products
 //    on top of the key-side kernel's four, but every dQ element is summed by one thread in a
 //    fixed order: bitwise-reproducible.
-//  - dq_convert_rows: the atomic mode's epilogue, fp32 workspace -> dQ, padded rows -> 0.
+//  - dq_convert_chunk: the atomic mode's epilogue, fp32 workspace -> dQ, padded rows -> 0.
 #pragma once
 
 #include "sigattn/detail/numeric.cuh"
