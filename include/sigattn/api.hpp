@@ -172,7 +172,7 @@ Result can_implement(BwdParams const& params, int device_id);
 size_t workspace_bytes(FwdParams const& params);
 /// Bytes of device workspace backward() needs: the fp32 dQ accumulator (B * Sq * Hq * D * 4) in
 /// the default mode, 0 in the deterministic mode. The caller allocates it; it need not be zeroed
-/// (backward() clears it on the stream).
+/// (backward() clears the rows it reads, on the stream); its contents afterwards are unspecified.
 size_t workspace_bytes(BwdParams const& params);
 
 /// Runs the forward on `stream` (asynchronous; nothing is synchronised, nothing allocated). Uses

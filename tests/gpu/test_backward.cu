@@ -117,6 +117,13 @@ TEST_CASE("backward: lengths full, ragged, zero, one, not a tile multiple", "[ba
     s.q_lens = {100, 130};
     s.kv_lens = {257, 31};
     check_against_fp64(s, bar(c));
+
+    // Device lengths out of range are clamped to [0, S] by every kernel, the workspace clear
+    // included (an unclamped length would write past the workspace: compute-sanitizer's case).
+    s.max_q_len = s.max_kv_len = 100;
+    s.q_lens = {-5, 1000};
+    s.kv_lens = {1000, -7};
+    check_against_fp64(s, bar(c));
   }
 }
 
@@ -288,8 +295,8 @@ struct RefGrads {
 }  // namespace
 
 // A graph captured on a (blocking) user stream replays the backward: the deterministic mode
-// bitwise equal to a direct call, twice; the atomic mode (whose captured memset clears the
-// workspace, which holds garbage before every replay) within the bar, twice. Global capture mode:
+// bitwise equal to a direct call, twice; the atomic mode (whose captured clear kernel zeroes the
+// workspace's real rows, garbage before every replay) within the bar, twice. Global capture mode:
 // a capture-unsafe call or legacy-stream work from the library would fail the capture.
 TEST_CASE("backward: CUDA graph capture on a user stream, replayed twice",
           "[backward][small][graph]") {

@@ -337,9 +337,9 @@ Result launch_bwd_query_side(kernel::BwdArgs args, bool deterministic, cudaStrea
       cudaLaunchKernelEx(&config, kernel::sm80_dq_convert_kernel<Element>, args));
 }
 
-/// The portable backward of one registry row. Atomic mode: zero the fp32 dQ workspace, run the
-/// key-side kernel with dQ atomics, convert. Deterministic mode: the key-side kernel without dQ,
-/// then the query-side dQ kernel (no atomics at all).
+/// The portable backward of one registry row. Atomic mode: zero the real rows of the fp32 dQ
+/// workspace, run the key-side kernel with dQ atomics, convert. Deterministic mode: the key-side
+/// kernel without dQ, then the query-side dQ kernel (no atomics at all).
 template <size_t Row>
 Result launch_sm80_bwd(BwdParams const& bp, void* workspace, int device, cudaStream_t stream,
                        bool dry_run) {

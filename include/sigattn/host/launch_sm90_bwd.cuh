@@ -1,9 +1,9 @@
 // Launcher of the Hopper (sm_90a) backward of one registry row. Included at the end of launch.cuh
 // (which declares launch_sm90_bwd for launch_bwd_row); it uses launch.cuh's helpers.
 //
-// Atomic mode (the default): zero the fp32 dQ workspace, run the Hopper key-side kernel (dK, dV
-// and the dQ sums, added to the workspace by TMA tensor reductions through a fifth tensor map,
-// kernel/sm90/bwd_mainloop.cuh), then the portable convert kernel.
+// Atomic mode (the default): zero the real rows of the fp32 dQ workspace, run the Hopper
+// key-side kernel (dK, dV and the dQ sums, added to the workspace by TMA tensor reductions
+// through a fifth tensor map, kernel/sm90/bwd_mainloop.cuh), then the portable convert kernel.
 // Deterministic mode: the Hopper key-side kernel without dQ, then the portable query-side dQ
 // kernel (kernel/sm80/bwd_dq.cuh: every dQ element summed by one thread in a fixed order). A
 // Hopper query-side dQ kernel is a later step; until then the deterministic mode's dQ runs at the
