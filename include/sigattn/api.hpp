@@ -67,9 +67,9 @@ enum class Path : int32_t {
 enum class Status : int32_t {
   kSuccess = 0,
   kErrorInvalidArgument = 1,    ///< null pointer, negative size, Hq % Hkv != 0, bad stride, ...
-  kErrorNotSupported = 2,       ///< no registered config for this head dim / dtype / arch
-  kErrorArchMismatch = 3,       ///< the running device is older than every matching config needs
-  kErrorMisalignedPointer = 4,  ///< a base pointer or a stride is not a multiple of 16 bytes
+  kErrorNotSupported = 2,       ///< no registered config for this head dim / dtype / path
+  kErrorArchMismatch = 3,       ///< no matching config can run on the device (docs/api.md)
+  kErrorMisalignedPointer = 4,  ///< a base pointer or stride not 16-byte aligned (lengths: 4)
   kErrorCuda = 5,               ///< a CUDA runtime call or launch failed; see Result::cuda
 };
 
@@ -162,7 +162,9 @@ char const* to_string(Result result);
 
 /// Would forward() accept these parameters on device `device_id`? Checks everything forward()
 /// checks (pointers, sizes, strides, alignment, a registered config for the device's
-/// architecture) and launches nothing. Does not read device memory.
+/// architecture) and launches nothing. Does not read device memory. For a device other than the
+/// current one the kernel images cannot be inspected; the backward's overload does not see the
+/// workspace.
 Result can_implement(FwdParams const& params, int device_id);
 /// As above, for backward().
 Result can_implement(BwdParams const& params, int device_id);

@@ -24,11 +24,16 @@
 #endif
 
 // The Hopper rows need device code built for sm_90a (`-gencode=arch=compute_90a,code=sm_90a`);
-// a program that compiles for that target defines SIGATTN_ENABLE_SM90A=1 (the project's CMake does
-// it when CMAKE_CUDA_ARCHITECTURES names 90a). Without it those rows are left out and sm_90 devices
-// run the portable path.
+// a program that compiles for that target defines SIGATTN_ENABLE_SM90A=1. Through CMake, linking
+// sigattn::sigattn from a target whose CUDA_ARCHITECTURES names 90a defines SIGATTN_CMAKE_SM90A=1,
+// which does it (a definition of SIGATTN_ENABLE_SM90A, 0 or 1, takes precedence). Without either
+// those rows are left out and sm_90 devices run the portable path.
 #ifndef SIGATTN_ENABLE_SM90A
+#if defined(SIGATTN_CMAKE_SM90A) && SIGATTN_CMAKE_SM90A
+#define SIGATTN_ENABLE_SM90A 1
+#else
 #define SIGATTN_ENABLE_SM90A 0
+#endif
 #endif
 
 namespace sigattn {
