@@ -56,11 +56,10 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
           key_kernel, device, Traits::kSmemBytes, c.min_cc);
     };
     using Unmasked = std::bool_constant<!kHasUnmasked>;  // MayMask of the unmasked choice
-    Result r = bp.deterministic
-                   ? (unmasked ? select(std::false_type{}, Unmasked{})
-                               : select(std::false_type{}, std::true_type{}))
-                   : (unmasked ? select(std::true_type{}, Unmasked{})
-                               : select(std::true_type{}, std::true_type{}));
+    auto select_mask = [&](auto compute_dq) -> Result {
+      return unmasked ? select(compute_dq, Unmasked{}) : select(compute_dq, std::true_type{});
+    };
+    Result r = bp.deterministic ? select_mask(std::false_type{}) : select_mask(std::true_type{});
     if (r) r = prepare_bwd_query_side<DqTraits, Element, Sigmoid>(bp.deterministic, device);
     if (!r) return r;
 
