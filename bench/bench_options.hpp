@@ -55,6 +55,7 @@ struct Options {
   int warmup = 3;
   bool deterministic = false;
   bool fast_sigmoid = false;  ///< the library paths with SigmoidMode::kFast
+  bool fwd_workspace = true;  ///< forward() given workspace_bytes() of workspace (the split tail)
   bool quick = false;
   std::string json;
 };
@@ -73,6 +74,8 @@ inline char const* const kUsage =
     "  --iters N        timed runs per row (default: 20; 5 with --quick)\n"
     "  --warmup N       untimed runs before them (default: 3; 1 with --quick)\n"
     "  --deterministic  run the backward in its deterministic mode\n"
+    "  --no-fwd-workspace  call forward() without a workspace (no split tail on the Hopper\n"
+    "                   path; by default it gets workspace_bytes() of it)\n"
     "  --sigmoid MODE   accurate or fast: the library's sigmoid (default: accurate; the\n"
     "                   baseline always computes the exact one)\n"
     "  --quick          small sweep: S 1024,4096, D 128, bf16, dense+uniform, fewer runs\n"
@@ -199,6 +202,8 @@ inline Options parse_options(int argc, char** argv) {
       o.json = next();
     } else if (arg == "--deterministic") {
       o.deterministic = true;
+    } else if (arg == "--no-fwd-workspace") {
+      o.fwd_workspace = false;
     } else if (arg == "--sigmoid") {
       std::string const mode = next();
       if (mode != "accurate" && mode != "fast") usage_error("--sigmoid takes accurate or fast");

@@ -57,11 +57,12 @@ RunInfo print_header(int device, cudaDeviceProp const& prop, Options const& opts
       "Timing: CUDA events, %d warm-up run(s), then median/min/max of %d runs with L2 flushed "
       "before "
       "each. %lld tokens per batch (B = tokens / S), hidden %d (Hq = Hkv = hidden / D), inputs "
-      "N(0,1), bias -log(kv_len), scale 1/sqrt(D)%s%s. FLOP: forward 4*D*Hq*(unmasked scores), "
-      "backward 2.5x.\n\n",
+      "N(0,1), bias -log(kv_len), scale 1/sqrt(D)%s%s%s. FLOP: forward 4*D*Hq*(unmasked "
+      "scores), backward 2.5x.\n\n",
       opts.warmup, opts.iters, static_cast<long long>(opts.tokens), opts.hidden,
       opts.deterministic ? ", deterministic backward" : "",
-      opts.fast_sigmoid ? ", the library's fast sigmoid (tanh.approx)" : "");
+      opts.fast_sigmoid ? ", the library's fast sigmoid (tanh.approx)" : "",
+      opts.fwd_workspace ? "" : ", forward without a workspace (no split tail)");
   print_table_header();
   return info;
 }
@@ -139,14 +140,17 @@ void measure_library(Row& row, Context const& ctx) {
           row))
     return;
   DeviceBuffer workspace;
-  size_t workspace_bytes = forward ? 0 : sigattn::workspace_bytes(bp);
+  size_t workspace_bytes = !forward                 ? sigattn::workspace_bytes(bp)
+                           : ctx.opts.fwd_workspace ? sigattn::workspace_bytes(fp)
+                                                    : 0;
   if (!workspace.try_allocate(workspace_bytes)) {
     row.status = "OOM";
-    row.note = "backward workspace of " + std::to_string(workspace_bytes) + " bytes";
+    row.note = std::string(forward ? "forward" : "backward") + " workspace of " +
+               std::to_string(workspace_bytes) + " bytes";
     return;
   }
   auto call = [&] {
-    return forward ? sigattn::forward(fp, ctx.stream)
+    return forward ? sigattn::forward(fp, workspace.get(), ctx.stream)
                    : sigattn::backward(bp, workspace.get(), ctx.stream);
   };
   if (!accept(call(), row)) return;

@@ -28,7 +28,9 @@ struct Variant {
   bool staged_o;     ///< FwdTraits::kStagedO: O leaves through shared memory
   int mufu_eighths;  ///< FwdTraits::kMufuEighths
   int smem_bytes;
-  sigattn::Result (*launch)(sigattn::FwdParams const&, int, cudaStream_t, bool);
+  /// launch_sm90_fwd_traits: parameters, workspace (the split tail's, or null), device, stream,
+  /// dry run.
+  sigattn::Result (*launch)(sigattn::FwdParams const&, void*, int, cudaStream_t, bool);
 };
 
 template <int Id>

@@ -169,8 +169,11 @@ Result can_implement(FwdParams const& params, int device_id);
 /// As above, for backward().
 Result can_implement(BwdParams const& params, int device_id);
 
-/// Bytes of device workspace forward() needs for these parameters: 0 today; a split-KV path may
-/// need some later. The caller allocates it.
+/// Bytes of device workspace forward() can use for these parameters: on the Hopper path, a
+/// non-causal call cuts the tiles of its last one or two waves along the keys across all SMs and
+/// adds their fp32 partial sums (docs/design.md), which needs a flag and a partial-sum slot per
+/// SM (at D = 128 about 9.4 MB; 0 for causal calls, path kPortable, or a build without the Hopper
+/// rows). It does not depend on the lengths or the batch. The caller allocates it.
 size_t workspace_bytes(FwdParams const& params);
 /// Bytes of device workspace backward() needs: the fp32 dQ accumulator (B * Sq * Hq * D * 4) in
 /// the default mode, 0 in the deterministic mode. The caller allocates it; it need not be zeroed
@@ -184,6 +187,15 @@ size_t workspace_bytes(BwdParams const& params);
 /// behind each pointer covers its shape and strides, output rows do not overlap one another, and
 /// outputs do not alias inputs.
 Result forward(FwdParams const& params, cudaStream_t stream);
+
+/// As above, with a workspace: null (the call then runs as forward(params, stream)), or
+/// workspace_bytes(params) bytes of device memory, 16-byte aligned (kErrorMisalignedPointer
+/// otherwise), that no other work uses while this call's kernels run. It need not be zeroed: the
+/// call zeroes the flags it uses, on the stream, before its kernel (one small memset). Results
+/// are the same either way up to the order of fp32 additions (the split sums a tile's key
+/// ranges separately), and bitwise reproducible run to run with the same workspace size and
+/// device.
+Result forward(FwdParams const& params, void* workspace, cudaStream_t stream);
 
 /// Runs the backward on `stream`. `workspace` must hold workspace_bytes(params) bytes of device
 /// memory (it may be null when that is 0), 16-byte aligned, and must not be used by other work

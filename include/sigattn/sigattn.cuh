@@ -53,7 +53,8 @@ namespace detail {
 
 /// Shared by can_implement and forward, after validation of a non-empty problem: the registry row
 /// for the device, then (unless dry_run) the launch.
-inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+inline Result run_forward(FwdParams const& p, void* workspace, int device, cudaStream_t stream,
+                          bool dry_run) {
   int cc = 0;
   if (Result r = device_cc(device, &cc); !r) return r;
   auto launch = [&](Path path) -> Result {
@@ -63,7 +64,7 @@ inline Result run_forward(FwdParams const& p, int device, cudaStream_t stream, b
     return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
       constexpr size_t kRow = decltype(index)::value;
       if constexpr (kKernelConfigs[kRow].direction == Direction::kForward) {
-        return launch_fwd_row<kRow>(p, device, stream, dry_run);
+        return launch_fwd_row<kRow>(p, workspace, device, stream, dry_run);
       } else {
         return Result{Status::kErrorNotSupported, cudaSuccess};
       }
@@ -124,7 +125,7 @@ inline Result current_device(int* device) {
 SIGATTN_API Result can_implement(FwdParams const& params, int device_id) {
   if (Result r = detail::validate(params); !r) return r;
   if (detail::is_empty(params)) return Result{};
-  return detail::run_forward(params, device_id, nullptr, /*dry_run=*/true);
+  return detail::run_forward(params, nullptr, device_id, nullptr, /*dry_run=*/true);
 }
 
 SIGATTN_API Result can_implement(BwdParams const& params, int device_id) {
@@ -133,18 +134,28 @@ SIGATTN_API Result can_implement(BwdParams const& params, int device_id) {
   return detail::run_backward(params, nullptr, device_id, nullptr, /*dry_run=*/true);
 }
 
-SIGATTN_API size_t workspace_bytes(FwdParams const&) { return 0; }
+SIGATTN_API size_t workspace_bytes(FwdParams const& params) {
+  return detail::is_empty(params) ? 0 : detail::fwd_workspace_bytes(params);
+}
 
 SIGATTN_API size_t workspace_bytes(BwdParams const& params) {
   return params.deterministic ? 0 : detail::dq_accum_bytes(params.fwd);
 }
 
-SIGATTN_API Result forward(FwdParams const& params, cudaStream_t stream) {
+SIGATTN_API Result forward(FwdParams const& params, void* workspace, cudaStream_t stream) {
   if (Result r = detail::validate(params); !r) return r;
   if (detail::is_empty(params)) return Result{};
+  if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0)
+    return Result{Status::kErrorMisalignedPointer, cudaSuccess};
   int device = 0;
   if (Result r = detail::current_device(&device); !r) return r;
-  return detail::run_forward(params, device, stream, /*dry_run=*/false);
+  // (A workspace smaller than workspace_bytes(params) would be a caller's error; none is needed.)
+  if (workspace_bytes(params) == 0) workspace = nullptr;
+  return detail::run_forward(params, workspace, device, stream, /*dry_run=*/false);
+}
+
+SIGATTN_API Result forward(FwdParams const& params, cudaStream_t stream) {
+  return forward(params, nullptr, stream);
 }
 
 SIGATTN_API Result backward(BwdParams const& params, void* workspace, cudaStream_t stream) {

@@ -27,20 +27,41 @@ using reference::Side;
 
 namespace {
 
-/// Runs the forward and returns O as floats (the whole buffer, gaps included).
-std::vector<float> run_forward(DeviceProblem& prob) {
+/// Runs the forward, given workspace_bytes() of workspace (the Hopper path then splits its last
+/// waves' tiles along the keys) unless `with_workspace` is false, and returns O as floats (the
+/// whole buffer, gaps included).
+std::vector<float> run_forward(DeviceProblem& prob, bool with_workspace = true) {
   Stream stream;
-  Result r = forward(prob.params(), stream.s);
+  DeviceBuffer workspace(with_workspace ? workspace_bytes(prob.params()) : 0);
+  Result r = forward(prob.params(), workspace.get(), stream.s);
   INFO("forward: " << to_string(r));
   REQUIRE(r);
   SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
   return prob.o().download(prob.spec().dtype);
 }
 
+/// O of `prob` against the naive fp32 GPU reference (relative L2 over the real rows within the
+/// config's bar) and its padded rows exact zeros.
+void check_against_naive(DeviceProblem& prob, std::vector<float> const& o, KernelConfig const& c) {
+  ProblemSpec const& s = prob.spec();
+  DeviceBuffer o32(static_cast<size_t>(s.batch) * s.max_q_len * s.num_heads * s.head_dim * 4);
+  SIGATTN_TEST_CUDA(naive_forward(prob.params(), static_cast<float*>(o32.get())));
+  std::vector<float> ref(o32.bytes() / 4);
+  SIGATTN_TEST_CUDA(cudaMemcpy(ref.data(), o32.get(), o32.bytes(), cudaMemcpyDeviceToHost));
+  reference::ProblemDesc d = prob.desc();
+  Strides dense = reference::bshd_strides(s.max_q_len, s.num_heads, s.head_dim);
+  double err = reference::relative_l2(reference::real_rows(d, Side::kQuery), s.head_dim, o.data(),
+                                      prob.o().stride, ref.data(), dense);
+  INFO("relative L2 error " << err << " (bar " << bar(c) << ")");
+  CHECK(err <= bar(c));
+  CHECK(reference::rows_are_zero(reference::padded_rows(d, Side::kQuery), s.head_dim, o.data(),
+                                 prob.o().stride));
+}
+
 /// Forward against the fp64 reference: relative L2 over real rows within `tol`, padded rows of O
 /// exactly zero (they were NaN before the call).
 void check_against_fp64(ProblemSpec spec, double tol) {
-  check_forward_against_fp64(std::move(spec), tol, run_forward);
+  check_forward_against_fp64(std::move(spec), tol, [](DeviceProblem& p) { return run_forward(p); });
 }
 
 }  // namespace
@@ -303,19 +324,7 @@ TEST_CASE("forward: long sequences against the naive fp32 reference", "[forward]
       s.seed = next_seed();
       INFO(s.describe());
       DeviceProblem prob(s);
-      std::vector<float> o = run_forward(prob);
-      DeviceBuffer o32(static_cast<size_t>(s.batch) * s.max_q_len * s.num_heads * s.head_dim * 4);
-      SIGATTN_TEST_CUDA(naive_forward(prob.params(), static_cast<float*>(o32.get())));
-      std::vector<float> ref(o32.bytes() / 4);
-      SIGATTN_TEST_CUDA(cudaMemcpy(ref.data(), o32.get(), o32.bytes(), cudaMemcpyDeviceToHost));
-      reference::ProblemDesc d = prob.desc();
-      Strides dense = reference::bshd_strides(s.max_q_len, s.num_heads, s.head_dim);
-      double err = reference::relative_l2(reference::real_rows(d, Side::kQuery), s.head_dim,
-                                          o.data(), prob.o().stride, ref.data(), dense);
-      INFO("relative L2 error " << err << " (bar " << bar(c) << ")");
-      CHECK(err <= bar(c));
-      CHECK(reference::rows_are_zero(reference::padded_rows(d, Side::kQuery), s.head_dim,
-                                     o.data(), prob.o().stride));
+      check_against_naive(prob, run_forward(prob), c);
     }
   }
 }
@@ -364,9 +373,12 @@ TEST_CASE("forward: CUDA graph capture on a user stream, replayed twice",
       DeviceProblem prob(s);
       Stream stream(cudaStreamDefault);
 
+      // With a workspace: a non-causal call on the Hopper path also zeroes its split flags, a
+      // memset node that every replay runs again.
+      DeviceBuffer workspace(workspace_bytes(prob.params()));
       Graph graph;
-      Result r =
-          graph.capture(stream.s, [&](cudaStream_t st) { return forward(prob.params(), st); });
+      Result r = graph.capture(
+          stream.s, [&](cudaStream_t st) { return forward(prob.params(), workspace.get(), st); });
       INFO("forward under capture: " << to_string(r));
       REQUIRE(r);
       CHECK(graph.num_nodes() >= 1);
@@ -725,4 +737,66 @@ TEST_CASE("forward: consecutive work tiles of a CTA", "[forward][small][tiles]")
     }
   }
   if (!hopper) WARN("no Hopper forward row runs here: consecutive work tiles are not checked");
+}
+
+// The Hopper forward's split tail (kernel/sm90/fwd_scheduler.cuh): given a workspace, a non-causal
+// call cuts the tiles of its last one or two waves along the keys over all SMs, and a tile's
+// owner adds the fp32 partial sums of the CTAs before it. Shapes: one long sequence of few tiles
+// (each tile cut over several CTAs, so that an owner waits for several writers), a ragged GQA
+// batch with an entry without keys, and a dense batch of more than two waves (snake, then tail).
+// Each against the naive fp32 reference, padded rows zero, two runs bitwise equal (the cut is a
+// function of the shape), and the same call without a workspace (no split) within the bar too.
+TEST_CASE("forward: the split tail of the Hopper path", "[forward][split]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    struct Case {
+      int batch, heads, kv_heads, seq;
+      std::vector<int32_t> q_lens, kv_lens;
+    };
+    for (Case const& k :
+         {Case{1, 1, 1, 2048, {}, {}}, Case{3, 4, 2, 2048, {2048, 1000, 37}, {1500, 2048, 0}},
+          Case{8, 8, 8, 1024, {}, {}}}) {
+      ProblemSpec s = base_spec(c);
+      s.batch = k.batch;
+      s.num_heads = k.heads;
+      s.num_kv_heads = k.kv_heads;
+      s.max_q_len = s.max_kv_len = k.seq;
+      s.q_lens = k.q_lens;
+      s.kv_lens = k.kv_lens;
+      s.seed = next_seed();
+      INFO(s.describe());
+      DeviceProblem prob(s);
+      CHECK((workspace_bytes(prob.params()) > 0) == (c.path == Path::kHopper));
+      std::vector<float> split = run_forward(prob);
+      check_against_naive(prob, split, c);
+      prob.o().poison(s.dtype);
+      CHECK(same_bits(run_forward(prob), split));
+      prob.o().poison(s.dtype);
+      check_against_naive(prob, run_forward(prob, /*with_workspace=*/false), c);
+    }
+  }
+}
+
+// The workspace overload's own contract: a misaligned workspace is refused before any launch, a
+// null one runs unsplit, and a causal call needs none.
+TEST_CASE("forward: the workspace argument", "[forward][small][split]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    ProblemSpec s = base_spec(c);
+    s.batch = 2;
+    s.max_q_len = s.max_kv_len = 130;
+    s.q_lens = s.kv_lens = {130, 61};
+    s.seed = next_seed();
+    INFO(s.describe());
+    DeviceProblem prob(s);
+    DeviceBuffer workspace(workspace_bytes(prob.params()) + 16);
+    Result r = forward(prob.params(), static_cast<char*>(workspace.get()) + 4, nullptr);
+    CHECK(r.status == Status::kErrorMisalignedPointer);
+    CHECK(all_nan(prob.o().download(s.dtype)));  // nothing ran
+    check_forward_against_fp64(s, bar(c), [](DeviceProblem& p) { return run_forward(p, false); });
+    FwdParams causal = prob.params();
+    causal.causal = Causal::kTopLeft;
+    CHECK(workspace_bytes(causal) == 0);
+    FwdParams portable = prob.params();
+    portable.path = Path::kPortable;
+    CHECK(workspace_bytes(portable) == 0);
+  }
 }

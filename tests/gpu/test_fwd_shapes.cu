@@ -20,15 +20,18 @@ using namespace sigattn::test;
 
 namespace {
 
-using Launch = Result (*)(FwdParams const&, int, cudaStream_t, bool);
+using Launch = Result (*)(FwdParams const&, void*, int, cudaStream_t, bool);
 
-/// One shape against the fp64 reference (gpu_test.cuh), launched through `launch`.
+/// One shape against the fp64 reference (gpu_test.cuh), launched through `launch` with the
+/// workspace of the registry's rows (the same 128-row tiles at D = 128), so that non-causal
+/// cases also take the split tail.
 void check_shape(Launch launch, ProblemSpec const& spec) {
   check_forward_against_fp64(spec, rel_l2_tolerance(spec.dtype), [&](DeviceProblem& prob) {
     int device = 0;
     SIGATTN_TEST_CUDA(cudaGetDevice(&device));
     Stream stream;
-    Result r = launch(prob.params(), device, stream.s, false);
+    DeviceBuffer workspace(workspace_bytes(prob.params()));
+    Result r = launch(prob.params(), workspace.get(), device, stream.s, false);
     INFO("launch: " << to_string(r));
     REQUIRE(r);
     SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));

@@ -187,11 +187,34 @@ inline CUresult make_kv_tensor_maps(CUtensorMap* k_map, CUtensorMap* v_map, FwdP
                                     p.v_stride.head, tile_kv);
 }
 
+/// The forward's workspace holds the Hopper forward's split tail (sm90/fwd_scheduler.cuh): a flag
+/// per consumer warpgroup of each CTA in its first kFwdSplitFlagBytes, then a partial-sum slot of
+/// TileQ x D floats per CTA.
+constexpr size_t kFwdSplitFlagBytes = 4096;
+static_assert(kernel::sm90::kMaxSplitCtas * 3 * sizeof(unsigned) <= kFwdSplitFlagBytes,
+              "a flag for each of up to three consumer warpgroups of every CTA");
+
+/// workspace_bytes(FwdParams): the split tail's, for a non-causal call that may run on a Hopper
+/// row of this build (the largest tile of those rows at this head dim and dtype); otherwise 0.
+inline size_t fwd_workspace_bytes(FwdParams const& p) {
+  if (p.causal != Causal::kNone || p.path == Path::kPortable) return 0;
+  size_t tile = 0;
+  for (KernelConfig const& c : kKernelConfigs)
+    if (is_enabled(c) && c.direction == Direction::kForward && c.path == Path::kHopper &&
+        c.head_dim == p.head_dim && c.dtype == p.dtype)
+      tile = std::max(tile, static_cast<size_t>(c.tile.tile_q) * c.head_dim);
+  if (tile == 0) return 0;
+  return kFwdSplitFlagBytes + kernel::sm90::kMaxSplitCtas * tile * sizeof(float);
+}
+
 /// Prepares and (unless `dry_run`) launches the Hopper forward with the shape `Traits` (a
 /// kernel::sm90::FwdTraits). The registry's rows go through launch_sm90_fwd below; tuning tools
-/// call this directly with shapes that no row names.
+/// call this directly with shapes that no row names. With a `workspace` of
+/// fwd_workspace_bytes(p) (or at least kFwdSplitFlagBytes plus a TileQ x D float slot per SM)
+/// a non-causal call splits its last waves' tiles along the keys.
 template <class Traits>
-Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, cudaStream_t stream,
+                              bool dry_run) {
   constexpr bool kBF16 = std::is_same_v<typename Traits::Element, __nv_bfloat16>;
   if (p.head_dim != Traits::kHeadDim || (p.dtype == DType::kBF16) != kBF16)
     return Result{Status::kErrorNotSupported, cudaSuccess};
@@ -202,13 +225,17 @@ Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t strea
                                                            /*min_cc=*/90);
     if (!r) return r;
 
-    kernel::FwdArgs const args = make_fwd_args<Sigmoid>(p, Traits::kTileQ);
+    kernel::FwdArgs args = make_fwd_args<Sigmoid>(p, Traits::kTileQ);
     // Persistent: one CTA per SM (the shared memory allows no more), or fewer when there are
     // fewer work tiles.
     int sms = 0;
     if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
         e != cudaSuccess)
       return launch_result(e);
+    // The kernel counts a CTA's work items in int (its producer threads are short of registers):
+    // at most num_tiles / sms + 4 of them.
+    if (args.num_tiles / std::max(sms, 1) >= INT_MAX - 4)
+      return Result{Status::kErrorNotSupported, cudaSuccess};
 
     kernel::sm90::FwdTmaArgs tma{};
     CUresult e = tile::make_bshd_tensor_map(&tma.q_map, kBF16, p.q, p.batch, p.max_q_len,
@@ -233,8 +260,20 @@ Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t strea
     if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};
     if (dry_run) return Result{};
 
-    cudaLaunchConfig_t config = launch_config(std::min<int64_t>(args.num_tiles, sms),
-                                              Traits::kThreads, Traits::kSmemBytes, stream);
+    int64_t grid = std::min<int64_t>(args.num_tiles, sms);
+    if (workspace != nullptr && p.causal == Causal::kNone && sms <= kernel::sm90::kMaxSplitCtas) {
+      // The split tail: every SM takes part, however few the tiles (a tail shorter than a wave
+      // is spread over more CTAs than it has tiles). The flags start at zero on every call.
+      grid = sms;
+      args.split_flags = static_cast<unsigned*>(workspace);
+      args.split_partials =
+          reinterpret_cast<float*>(static_cast<char*>(workspace) + kFwdSplitFlagBytes);
+      size_t const flag_bytes = static_cast<size_t>(grid) * Traits::kConsumers * sizeof(unsigned);
+      if (cudaError_t me = cudaMemsetAsync(args.split_flags, 0, flag_bytes, stream);
+          me != cudaSuccess)
+        return launch_result(me);
+    }
+    cudaLaunchConfig_t config = launch_config(grid, Traits::kThreads, Traits::kSmemBytes, stream);
     return launch_result(cudaLaunchKernelEx(&config, kernel, args, tma));
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
@@ -242,24 +281,26 @@ Result launch_sm90_fwd_traits(FwdParams const& p, int device, cudaStream_t strea
 
 /// Prepares and (unless `dry_run`) launches the Hopper forward of one registry row.
 template <size_t Row>
-Result launch_sm90_fwd(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+Result launch_sm90_fwd(FwdParams const& p, void* workspace, int device, cudaStream_t stream,
+                       bool dry_run) {
   constexpr KernelConfig c = kKernelConfigs[Row];
   static_assert(c.min_cc == 90, "Hopper rows need compute capability 9.0");
   using Traits = kernel::sm90::FwdTraits<c.head_dim, ElementOf<c.dtype>, c.tile.tile_q,
                                          c.tile.tile_kv, c.tile.stages>;
   static_assert(c.tile.warps * 32 == Traits::kThreads, "the row's warp count matches its tile");
-  return launch_sm90_fwd_traits<Traits>(p, device, stream, dry_run);
+  return launch_sm90_fwd_traits<Traits>(p, workspace, device, stream, dry_run);
 }
 
-/// The launcher of any forward row.
+/// The launcher of any forward row (the portable path takes no workspace).
 template <size_t Row>
-Result launch_fwd_row(FwdParams const& p, int device, cudaStream_t stream, bool dry_run) {
+Result launch_fwd_row(FwdParams const& p, void* workspace, int device, cudaStream_t stream,
+                      bool dry_run) {
   constexpr KernelConfig c = kKernelConfigs[Row];
   static_assert(c.direction == Direction::kForward);
   if constexpr (c.path == Path::kPortable) {
     return launch_sm80_fwd<Row>(p, device, stream, dry_run);
   } else {
-    return launch_sm90_fwd<Row>(p, device, stream, dry_run);
+    return launch_sm90_fwd<Row>(p, workspace, device, stream, dry_run);
   }
 }
 

@@ -14,6 +14,10 @@ struct FwdArgs {
   int num_q_tiles;      // ceil(max_q_len / TileQ)
   int group;            // num_heads / num_kv_heads
   int64_t num_tiles;    // num_q_tiles * batch * num_heads
+  // The Hopper forward's split tail (sm90/fwd_scheduler.cuh), from the workspace: one partial-sum
+  // slot of TileQ x D floats and one flag per consumer warpgroup for each CTA. Null: no split.
+  float* split_partials;
+  unsigned* split_flags;
 };
 
 /// Coordinates of one work tile. Tiles are numbered so that the last query tiles (the heaviest

@@ -23,7 +23,8 @@ constexpr size_t forward_row(Path path) {
 static inline Result launch_forward_row(FwdParams const& p, bool hopper, int device,
                                         cudaStream_t stream) {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
-  if (hopper) return detail::launch_sm90_fwd<forward_row(Path::kHopper)>(p, device, stream, false);
+  if (hopper)
+    return detail::launch_sm90_fwd<forward_row(Path::kHopper)>(p, nullptr, device, stream, false);
 #endif
 #if SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (!hopper)

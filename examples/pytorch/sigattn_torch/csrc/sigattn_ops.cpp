@@ -193,7 +193,12 @@ Tensor fwd_cuda(Tensor const& q_in, Tensor const& k_in, Tensor const& v_in,
   Tensor o = at::empty(q.sizes(), q.options().memory_format(at::MemoryFormat::Contiguous));
   p.o = o.data_ptr();
   p.o_stride = strides_of(o);
-  check_result(sigattn::forward(p, at::cuda::getCurrentCUDAStream().stream()), "sigattn::fwd");
+  // The split tail's workspace (Hopper, non-causal), from the caching allocator.
+  size_t const bytes = sigattn::workspace_bytes(p);
+  Tensor workspace;
+  if (bytes > 0) workspace = at::empty({static_cast<int64_t>(bytes)}, q.options().dtype(at::kByte));
+  void* ws = bytes > 0 ? workspace.data_ptr() : nullptr;
+  check_result(sigattn::forward(p, ws, at::cuda::getCurrentCUDAStream().stream()), "sigattn::fwd");
   return o;
 }
 

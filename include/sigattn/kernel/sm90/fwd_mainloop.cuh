@@ -98,7 +98,12 @@ struct FwdTilePlan {
   int row0;       // first query row of the tile
   int tile_rows;  // rows of the tile inside the padded shape
   int q_rows;     // real rows (0: the tile is padding and only writes zeros)
-  int n_tiles;    // key tiles to visit (0: no key is visible; O is zero)
+  int n_tiles;    // key tiles its rows see (0: no key is visible; O is zero)
+  // This work item's key tiles [n_begin, n_end) of those (all of them but in the split tail's
+  // pieces; none when n_end <= n_begin), its FwdRole, and an owner piece's first writer CTA.
+  int n_begin, n_end;
+  int role;
+  int first_writer;
 };
 
 /// Key tiles that a work tile's rows [0, rows) see (0 when rows is 0): key_end of its last row,
@@ -117,6 +122,10 @@ SIGATTN_DEVICE FwdTilePlan plan_from(FwdArgs const& args, TileCoord tc, SeqLens 
   w.tile_rows = min(Traits::kTileQ, args.p.max_q_len - w.row0);
   w.q_rows = max(min(Traits::kTileQ, w.len.q_len - w.row0), 0);
   w.n_tiles = key_tiles_through<Traits>(w.len, w.row0, w.q_rows);
+  w.n_begin = 0;
+  w.n_end = w.n_tiles;
+  w.role = kWholeTile;
+  w.first_writer = 0;
   return w;
 }
 
@@ -132,8 +141,24 @@ SIGATTN_DEVICE FwdTilePlan plan_fwd_tile(FwdArgs const& args, FwdScheduleSmem co
 /// The plan of a work tile from the info the producer wrote (shared memory only).
 template <class Traits>
 SIGATTN_DEVICE FwdTilePlan plan_from_info(FwdArgs const& args, FwdTileInfo const& info) {
-  return plan_from<Traits>(args, TileCoord{info.m, info.b, info.h},
-                           make_seqlens(args.p, info.q_len, info.kv_len));
+  FwdTilePlan w = plan_from<Traits>(args, TileCoord{info.m, info.b, info.h},
+                                    make_seqlens(args.p, info.q_len, info.kv_len));
+  w.n_begin = info.n_begin;
+  w.n_end = info.n_end;
+  w.role = info.role;
+  w.first_writer = info.first_writer;
+  return w;
+}
+
+/// The split tail's flags: a writer raises its flag once its partial sum is in global memory
+/// (release, GPU scope), an owner waits for it (acquire).
+SIGATTN_DEVICE void store_release_gpu(unsigned* flag, unsigned value) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(flag), "r"(value) : "memory");
+}
+SIGATTN_DEVICE unsigned load_acquire_gpu(unsigned const* flag) {
+  unsigned value;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(value) : "l"(flag) : "memory");
+  return value;
 }
 
 /// The Q producer (one thread, warp 1): for each of the CTA's work tiles, its plan into the next
@@ -150,18 +175,34 @@ SIGATTN_DEVICE void fwd_q_producer(FwdArgs const& args, FwdTmaArgs const& tma,
                                    FwdSmemLayout<Traits> const& smem) {
   constexpr int kBlocks = Traits::kHeadDim / 64;
   constexpr int kQBuffers = Traits::kQBuffers;
+  FwdScheduleSmem const& sched = smem.schedule();
+  // (The count is read from shared memory on every iteration rather than kept in a register:
+  // this thread runs on kProducerRegisters. The host keeps it below 2^31.)
   int q_loads = 0;
-  for (int k = 0;; ++k) {
-    int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
-    if (pos >= args.num_tiles) break;
-    FwdTilePlan const w = plan_fwd_tile<Traits>(args, smem.schedule(), pos);
+  for (int k = 0; k < static_cast<int>(sched.items); ++k) {
     int const slot = k & 1;
     if (k >= 2) tile::mbarrier_wait(smem.info_empty(slot), ((k >> 1) - 1) & 1);
-    *smem.info(slot) = FwdTileInfo{
-        w.tc.m, w.tc.b, w.tc.h, w.len.q_len, w.len.kv_len,
-        w.n_tiles > 0 ? read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul : 0.0f, {0, 0}};
+    // (The slot is filled field by field as the values come, so that few stay live: this
+    // thread runs on kProducerRegisters.)
+    FwdTileInfo& info = *smem.info(slot);
+    FwdItem const it =
+        fwd_item_at(sched, static_cast<int>(blockIdx.x), static_cast<int>(gridDim.x), k);
+    info.n_begin = it.n_begin;
+    info.n_end = it.n_end;
+    info.role = it.role;
+    info.first_writer = it.first_writer;
+    FwdTilePlan const w = plan_fwd_tile<Traits>(args, sched, it.pos);
+    int const n_end = min(info.n_end, w.n_tiles);
+    info.n_end = n_end;
+    info.m = w.tc.m;
+    info.b = w.tc.b;
+    info.h = w.tc.h;
+    info.q_len = w.len.q_len;
+    info.kv_len = w.len.kv_len;
+    info.bias_t = w.n_tiles > 0 ? read_bias(args.p, w.tc.b, w.len.kv_len) * args.bias_mul : 0.0f;
+    bool const no_key = n_end <= info.n_begin;
     tile::mbarrier_arrive(smem.info_full(slot));  // (release: the writes above come first)
-    if (w.n_tiles == 0) continue;
+    if (no_key) continue;
     int const qb = q_loads % kQBuffers;
     if (q_loads >= kQBuffers)
       tile::mbarrier_wait(smem.q_empty(qb), ((q_loads / kQBuffers) - 1) & 1);
@@ -184,16 +225,15 @@ SIGATTN_DEVICE void fwd_kv_producer(FwdArgs const& args, FwdTmaArgs const& tma,
                                     FwdSmemLayout<Traits> const& smem) {
   constexpr int kBlocks = Traits::kHeadDim / 64;
   constexpr int kStages = Traits::kStages;
+  int const items = static_cast<int>(smem.schedule().items);
   int kv_iter = 0;
-  for (int k = 0;; ++k) {
-    if (snake_position(k, blockIdx.x, gridDim.x) >= args.num_tiles) break;
+  for (int k = 0; k < items; ++k) {
     int const slot = k & 1;
     tile::mbarrier_wait(smem.info_full(slot), (k >> 1) & 1);
     FwdTilePlan const w = plan_from_info<Traits>(args, *smem.info(slot));
     tile::mbarrier_arrive(smem.info_empty(slot));  // (release: the reads above come first)
-    if (w.n_tiles == 0) continue;
     int const hk = w.tc.h / args.group;
-    for (int n = 0; n < w.n_tiles; ++n, ++kv_iter) {
+    for (int n = w.n_begin; n < w.n_end; ++n, ++kv_iter) {
       int const s = kv_iter % kStages;
       uint32_t const empty_parity = ((kv_iter / kStages) - 1) & 1;
       int const key0 = n * Traits::kTileKV;
@@ -333,16 +373,15 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     }
   };
 
+  int const items = static_cast<int>(smem.schedule().items);
   int kv_iter = 0;
-  int q_tiles_begun = 0;  // work tiles with a visible key so far: the Q buffer and its phase
-  for (int k = 0;; ++k) {
-    int64_t const pos = snake_position(k, blockIdx.x, gridDim.x);
-    if (pos >= args.num_tiles) break;
+  int q_tiles_begun = 0;  // work items with a visible key so far: the Q buffer and its phase
+  for (int k = 0; k < items; ++k) {
     // The tile's info slot stays ours until the end of the tile (the epilogue reads it again).
     int const info_slot = k & 1;
     tile::mbarrier_wait(smem.info_full(info_slot), (k >> 1) & 1);
     FwdTilePlan const w = plan_from_info<Traits>(args, *smem.info(info_slot));
-    if (w.n_tiles == 0) {
+    if (w.n_end <= w.n_begin) {
       // A query tile past q_len, or one whose rows see no key (kv_len = 0): O is zero, and
       // nothing was loaded for it. This warpgroup writes its 64 rows.
       Element* const o = static_cast<Element*>(p.o) + w.tc.b * p.o_stride.batch +
@@ -400,18 +439,22 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // warpgroup in the same order (each release after the matching wait, the turns and the
     // V-zeroing barrier as many times), so that the other warpgroups run alone on the tensor
     // cores; their P would be all zeros.
+    // A piece of the split tail visits the key tiles [n_begin, n_end) only, and this warpgroup
+    // those of them below my_tiles: [n_begin, my_end).
     int const my_tiles = key_tiles_through<Traits>(
         w.len, w.row0, consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0);
-    if (my_tiles > 0) {
-      // Prologue: S(0) and its sigmoid.
+    int const n_begin = w.n_begin;
+    int const my_end = min(w.n_end, my_tiles);
+    if (my_end > n_begin) {
+      // Prologue: S(n_begin) and its sigmoid.
       tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
       turn_wait();
       issue_s(kv_iter % kStages, q_buffer);
       turn_pass();
       tile::wgmma_wait<0>();
       tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
-      if (my_tiles == 1) release_q_after_s(q_buffer);
-      sigmoid_tile(ts, 0);
+      if (my_end == n_begin + 1) release_q_after_s(q_buffer);
+      sigmoid_tile(ts, n_begin * kTileKV);
       pack_p();
 
       // O += P(n) V(n), asynchronously.
@@ -432,7 +475,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       // around the wgmma issues, so ptxas can see which group each wait retires and keeps the
       // two products asynchronous: no "wgmma serialized" warning.)
       SIGATTN_PRAGMA_NO_UNROLL
-      for (int n = 0; n + 1 < my_tiles; ++n, ++kv_iter) {
+      for (int n = n_begin; n + 1 < my_end; ++n, ++kv_iter) {
         int const stage = kv_iter % kStages;
         int const next = kv_iter + 1;
         tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
@@ -443,7 +486,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         turn_pass();
         tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
         tile::mbarrier_arrive(smem.k_empty(next % kStages));
-        if (n + 2 == my_tiles) release_q_after_s(q_buffer);  // last use of Q
+        if (n + 2 == my_end) release_q_after_s(q_buffer);  // last use of Q
         sigmoid_tile(ts, (n + 1) * kTileKV);
         // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
         // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
@@ -454,7 +497,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         pack_p();
       }
       // The last key tile's P V alone.
-      wait_v(my_tiles - 1);
+      wait_v(my_end - 1);
       turn_wait();
       issue_pv();
       turn_pass();
@@ -464,15 +507,15 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       ++kv_iter;
     }
     // The barrier steps of the key tiles this warpgroup's rows do not see.
-    for (int n = my_tiles; n < w.n_tiles; ++n, ++kv_iter) {
+    for (int n = max(my_end, n_begin); n < w.n_end; ++n, ++kv_iter) {
       int const stage = kv_iter % kStages;
       tile::mbarrier_wait(smem.k_full(stage), (kv_iter / kStages) & 1);
-      if (n == 0) {  // the turn of S(0)
+      if (n == n_begin) {  // the turn of the first S
         turn_wait();
         turn_pass();
       }
       tile::mbarrier_arrive(smem.k_empty(stage));
-      if (my_tiles == 0 && n + 1 == w.n_tiles) release_q_after_s(q_buffer);
+      if (my_end <= n_begin && n + 1 == w.n_end) release_q_after_s(q_buffer);
       wait_v(n);
       turn_wait();  // the turn of S(n + 1) with P(n) V(n), or of the last P V
       turn_pass();
@@ -482,6 +525,58 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again from the tile's
     // info slot rather than kept live across the main loop, whose registers are all taken.)
     FwdTilePlan const e = plan_from_info<Traits>(args, *smem.info(info_slot));
+    if (e.role != kWholeTile) {
+      // A piece of the split tail. This warpgroup's partial sums live in its slot of the
+      // workspace as float4s in fragment order, [cta][consumer][j][thread], so that every access
+      // is one coalesced 16-byte load or store per thread.
+      auto slot_of = [&](int cta) {
+        return reinterpret_cast<float4*>(args.split_partials) +
+               (static_cast<size_t>(cta) * Traits::kConsumers + consumer) * (kORegs / 4) * 128 +
+               group_thread;
+      };
+      unsigned* const flags = args.split_flags + consumer;
+      if (e.role == kWriterPiece) {
+        // Every thread's partial sum to L2, then (after the warpgroup's barrier) one thread
+        // raises the flag: its release orders the other threads' stores, which the barrier
+        // made visible to it, ahead of the flag.
+        float4* const out = slot_of(blockIdx.x);
+        SIGATTN_PRAGMA_UNROLL
+        for (int j = 0; j < kORegs / 4; ++j)
+          __stcg(out + j * 128,
+                 make_float4(acc_o[4 * j], acc_o[4 * j + 1], acc_o[4 * j + 2], acc_o[4 * j + 3]));
+        tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+        if (group_thread == 0) {
+          __threadfence();
+          store_release_gpu(flags + blockIdx.x * Traits::kConsumers, 1u);
+        }
+        // The Q buffer is not needed for staging; its S products are complete.
+        if constexpr (Traits::kStagedO) tile::mbarrier_arrive(smem.q_empty(q_buffer));
+        tile::mbarrier_arrive(smem.info_empty(info_slot));
+        continue;
+      }
+      // An owner piece: one thread waits for the flags of the CTAs before this one that hold
+      // earlier pieces of the tile (every CTA from first_writer on: no range of the tail is
+      // empty), the barrier passes that on, and every thread adds their partial sums (from L2:
+      // .cg loads).
+      int const cta = static_cast<int>(blockIdx.x);
+      if (group_thread == 0) {
+        for (int c = e.first_writer; c < cta; ++c)
+          while (load_acquire_gpu(flags + c * Traits::kConsumers) == 0u) {
+          }
+      }
+      tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
+      for (int c = e.first_writer; c < cta; ++c) {
+        float4 const* const in = slot_of(c);
+        SIGATTN_PRAGMA_UNROLL
+        for (int j = 0; j < kORegs / 4; ++j) {
+          float4 const v = __ldcg(in + j * 128);
+          acc_o[4 * j] += v.x;
+          acc_o[4 * j + 1] += v.y;
+          acc_o[4 * j + 2] += v.z;
+          acc_o[4 * j + 3] += v.w;
+        }
+      }
+    }
     if constexpr (Traits::kStagedO) {
       // O through this warpgroup's own rows of the tile's Q buffer (no other warpgroup reads
       // them, and its own S products are complete), rows past q_len as zeros, then one TMA store
@@ -547,6 +642,8 @@ template <class Traits, class Sigmoid>
 SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, char* smem_raw) {
 #if SIGATTN_ARCH_SM90A
   FwdSmemLayout<Traits> const smem{tile::align_shared_1024(smem_raw)};
+  // The split tail needs its workspace and at most one partial-sum slot per CTA that it holds.
+  bool const split = args.split_flags != nullptr && gridDim.x <= kMaxSplitCtas;
   if (threadIdx.x == 0) {
     for (int b = 0; b < Traits::kQBuffers; ++b) {
       tile::mbarrier_init(smem.q_full(b), 1);
@@ -565,7 +662,7 @@ SIGATTN_DEVICE void fwd_persistent(FwdArgs const& args, FwdTmaArgs const& tma, c
     }
     tile::fence_barrier_init();
   }
-  build_fwd_schedule<Traits::kTileQ>(args, smem.schedule());
+  build_fwd_schedule<Traits::kTileQ, Traits::kTileKV>(args, smem.schedule(), split);
   __syncthreads();  // barriers and the schedule ready before anyone uses them
 
   if (threadIdx.x < 128) {

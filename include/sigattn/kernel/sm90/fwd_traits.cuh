@@ -15,7 +15,10 @@ namespace sigattn::kernel::sm90 {
 struct alignas(16) FwdTileInfo {
   int m, b, h;  // TileCoord
   int q_len, kv_len;
-  float bias_t;  // bias_b * bias_mul (0 when no key is visible)
+  float bias_t;        // bias_b * bias_mul (0 when no key is visible)
+  int n_begin, n_end;  // the key tiles of this work item (n_end <= n_begin: O is zero)
+  int role;            // FwdRole: a whole tile, or a writer or owner piece of the split tail
+  int first_writer;    // an owner piece: the first CTA that holds an earlier piece of the tile
   int unused[2];
 };
 
