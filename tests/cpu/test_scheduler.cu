@@ -325,7 +325,10 @@ struct KvTilesOf {
 // for a non-causal launch given a workspace): the real tiles that see a key, the tail's first
 // position (split_dp_end), the key tiles of the tail per entry of the order, the CTAs that share
 // them (split_ctas).
-void add_split(Problem const& p, int grid, FwdScheduleSmem& s, std::vector<int> const& kv_tiles) {
+// With `force`, the tail is split even where split_pays says it does not pay (so that the random
+// trials check the cut of every kind of tail).
+void add_split(Problem const& p, int grid, FwdScheduleSmem& s, std::vector<int> const& kv_tiles,
+               bool force) {
   REQUIRE(!p.causal);
   int keyed = 0;
   for (int i = 0; i < p.batch; ++i)
@@ -340,6 +343,7 @@ void add_split(Problem const& p, int grid, FwdScheduleSmem& s, std::vector<int> 
   }
   s.level_prefix[p.batch] = units;
   s.split = {sigattn::kernel::sm90::split_ctas(units, grid), dp_end, keyed, units};
+  if (!force && !sigattn::kernel::sm90::split_pays(keyed - dp_end, units, grid)) s.split = {};
 }
 
 struct Piece {
@@ -352,7 +356,7 @@ struct Piece {
 // the CTAs that hold the others (in order, every one of them a writer piece), and that each CTA
 // takes its writer piece first and its owner piece last among its tail items. Returns the largest
 // over the mean of the CTAs' key tiles.
-double check_split(Problem const& p, int grid) {
+double check_split(Problem const& p, int grid, bool force) {
   auto s = tables(p, grid);
   REQUIRE(s->sorted == 1);
   std::vector<int> q_tiles_of(p.batch), kv_tiles_of(p.batch);
@@ -360,7 +364,7 @@ double check_split(Problem const& p, int grid) {
     q_tiles_of[b] = p.q_tiles(b);
     kv_tiles_of[b] = (p.kv_lens[b] + kTileKV - 1) / kTileKV;
   }
-  add_split(p, grid, *s, kv_tiles_of);
+  add_split(p, grid, *s, kv_tiles_of, force);
   QTilesOf const q_tiles{q_tiles_of.data()};
   KvTilesOf const kv_tiles{kv_tiles_of.data()};
   std::vector<std::vector<Piece>> pieces(static_cast<size_t>(p.num_tiles()));
@@ -438,7 +442,7 @@ TEST_CASE("scheduler: the split tail covers every key tile once, one owner per c
     int const grid = 1 + static_cast<int>(rng() % 140);
     INFO("trial " << trial << " B=" << p.batch << " H=" << p.heads << " S=" << p.max_q
                   << " grid=" << grid);
-    check_split(p, grid);
+    check_split(p, grid, /*force=*/true);
   }
 }
 
@@ -450,8 +454,27 @@ TEST_CASE("scheduler: the split tail balances the benchmark's dense shapes") {
     int const batch = 16384 / seq;
     Problem p{batch, 16, seq, seq, std::vector<int>(batch, seq), std::vector<int>(batch, seq)};
     INFO("S=" << seq);
-    double const imbalance = check_split(p, 132);
+    double const imbalance = check_split(p, 132, /*force=*/false);
     double const mean = 2048.0 * (seq / 128) / 132;
-    CHECK(imbalance <= (mean + 1) / mean);
+    if (seq == 1024) {
+      // 8 key tiles a tile: whole tiles idle 3.9 key tiles a CTA, under kSplitCostUnits.
+      CHECK(imbalance == Approx(16.0 * 8 / mean));
+    } else {
+      CHECK(imbalance <= (mean + 1) / mean);
+    }
   }
+}
+
+TEST_CASE("scheduler: split_pays, the benchmark's rows and the edges") {
+  using sigattn::kernel::sm90::split_pays;
+  // Dense, 132 CTAs: the tail is what follows all but the last one or two waves.
+  CHECK_FALSE(split_pays(200, 200 * 8, 132));    // D=128, 1K: 2048 tiles of 8 key tiles
+  CHECK(split_pays(200, 200 * 32, 132));         // 4K
+  CHECK(split_pays(200, 200 * 128, 132));        // 16K
+  CHECK_FALSE(split_pays(168, 168 * 8, 132));    // D=64, 1K: 3072 tiles of 192 rows
+  CHECK(split_pays(244, 244 * 128, 132));        // D=64, 16K: 2752 tiles, the last wave 85% full
+  CHECK_FALSE(split_pays(264, 264 * 128, 132));  // whole waves: nothing to gain
+  CHECK(split_pays(1, 128, 132));                // one long tile: spread over the SMs
+  CHECK_FALSE(split_pays(1, 8, 132));            // one short tile
+  CHECK_FALSE(split_pays(0, 0, 132));
 }

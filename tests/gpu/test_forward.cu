@@ -740,21 +740,22 @@ TEST_CASE("forward: consecutive work tiles of a CTA", "[forward][small][tiles]")
 }
 
 // The Hopper forward's split tail (kernel/sm90/fwd_scheduler.cuh): given a workspace, a non-causal
-// call cuts the tiles of its last one or two waves along the keys over all SMs, and a tile's
-// owner adds the fp32 partial sums of the CTAs before it. Shapes: one long sequence of few tiles
-// (each tile cut over several CTAs, so that an owner waits for several writers), a ragged GQA
-// batch with an entry without keys, and a dense batch of more than two waves (snake, then tail).
+// call cuts the tiles of its last one or two waves along the keys over all SMs (where split_pays),
+// and a tile's owner adds the fp32 partial sums of the CTAs before it. Shapes, each cut on a
+// 132-SM H200: one long sequence of few tiles (each tile cut over several CTAs, so that an owner
+// waits for several writers), a ragged batch with an entry without keys, and a GQA batch of more
+// than two waves (the snake, then the tail). [small]: the sanitizers run it.
 // Each against the naive fp32 reference, padded rows zero, two runs bitwise equal (the cut is a
 // function of the shape), and the same call without a workspace (no split) within the bar too.
-TEST_CASE("forward: the split tail of the Hopper path", "[forward][split]") {
+TEST_CASE("forward: the split tail of the Hopper path", "[forward][small][split]") {
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     struct Case {
       int batch, heads, kv_heads, seq;
       std::vector<int32_t> q_lens, kv_lens;
     };
     for (Case const& k :
-         {Case{1, 1, 1, 2048, {}, {}}, Case{3, 4, 2, 2048, {2048, 1000, 37}, {1500, 2048, 0}},
-          Case{8, 8, 8, 1024, {}, {}}}) {
+         {Case{1, 1, 1, 2048, {}, {}}, Case{3, 2, 1, 2048, {2048, 1000, 37}, {1500, 2048, 0}},
+          Case{3, 9, 3, 2048, {}, {}}}) {
       ProblemSpec s = base_spec(c);
       s.batch = k.batch;
       s.num_heads = k.heads;
@@ -771,7 +772,11 @@ TEST_CASE("forward: the split tail of the Hopper path", "[forward][split]") {
       prob.o().poison(s.dtype);
       CHECK(same_bits(run_forward(prob), split));
       prob.o().poison(s.dtype);
-      check_against_naive(prob, run_forward(prob, /*with_workspace=*/false), c);
+      std::vector<float> const plain = run_forward(prob, /*with_workspace=*/false);
+      check_against_naive(prob, plain, c);
+      // The cut adds a tile's fp32 partial sums in another order than one accumulator does, which
+      // shows in some roundings of O: evidence that the split ran (the portable path has none).
+      if (c.path == Path::kHopper) CHECK_FALSE(same_bits(plain, split));
     }
   }
 }

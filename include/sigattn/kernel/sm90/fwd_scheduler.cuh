@@ -164,6 +164,21 @@ SIGATTN_HOST_DEVICE constexpr int split_dp_end(int keyed, int grid) {
   return keyed / grid >= 2 ? (keyed / grid - 1) * grid : 0;
 }
 
+/// What a cut costs, in key tiles of work: a piece has the pipeline start and end of a tile of its
+/// own, and its partial sum is written and read once. Measured on an H200 (docs/performance.md,
+/// session 13): splitting the dense 1K forward (8 key tiles a tile, 15.5 waves) gained 0.3% where
+/// whole tiles leave 3.1% of the CTAs' time idle, about 3.5 key tiles a CTA.
+constexpr int kSplitCostUnits = 8;
+
+/// Whether cutting a tail of `tiles` tiles and `units` key tiles pays on `grid` CTAs: as whole
+/// tiles of the average cost the busiest CTA takes ceil(tiles / grid) of them, cut it takes the
+/// mean; the difference must reach kSplitCostUnits. (So the last wave of long sequences is cut;
+/// that of short ones, or a nearly full one, is not.)
+SIGATTN_HOST_DEVICE constexpr bool split_pays(int tiles, int units, int grid) {
+  return tiles > 0 && int64_t{(tiles + grid - 1) / grid * grid - tiles} * units >=
+                          int64_t{kSplitCostUnits} * tiles * grid;
+}
+
 /// The CTAs that share a tail of `units` key tiles: at most grid, and few enough that each range
 /// holds at least kMinSplitUnits units (all of them when there are fewer), so no range is empty.
 SIGATTN_HOST_DEVICE constexpr int split_ctas(int units, int grid) {
@@ -460,7 +475,8 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s, 
         __syncwarp();
         if (lane == 0) {
           int const units = s.level_prefix[batch];
-          s.split = FwdSplit{split_ctas(units, grid), dp_end, keyed, units};
+          if (split_pays(keyed - dp_end, units, grid))
+            s.split = FwdSplit{split_ctas(units, grid), dp_end, keyed, units};
         }
       }
     }
