@@ -744,10 +744,11 @@ TEST_CASE("forward: consecutive work tiles of a CTA", "[forward][small][tiles]")
 // and a tile's owner adds the fp32 partial sums of the CTAs before it. Shapes, each cut on a
 // 132-SM H200: one long sequence of few tiles (each tile cut over several CTAs, so that an owner
 // waits for several writers), a ragged batch with an entry without keys, and a GQA batch of more
-// than two waves (the snake, then the tail). [small]: the sanitizers run it.
+// than two waves (the snake, then the tail). The first case alone is also a [small] test below,
+// for the sanitizers (racecheck takes minutes over all three).
 // Each against the naive fp32 reference, padded rows zero, two runs bitwise equal (the cut is a
 // function of the shape), and the same call without a workspace (no split) within the bar too.
-TEST_CASE("forward: the split tail of the Hopper path", "[forward][small][split]") {
+TEST_CASE("forward: the split tail of the Hopper path", "[forward][split]") {
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     struct Case {
       int batch, heads, kv_heads, seq;
@@ -778,6 +779,24 @@ TEST_CASE("forward: the split tail of the Hopper path", "[forward][small][split]
       // shows in some roundings of O: evidence that the split ran (the portable path has none).
       if (c.path == Path::kHopper) CHECK_FALSE(same_bits(plain, split));
     }
+  }
+}
+
+// The split tail's first case above, under the sanitizers: 16 tiles (D = 128; 11 at D = 64) of 16
+// key tiles, each cut over several CTAs.
+TEST_CASE("forward: the split tail, one long sequence", "[forward][small][split]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    ProblemSpec s = base_spec(c);
+    s.batch = s.num_heads = s.num_kv_heads = 1;
+    s.max_q_len = s.max_kv_len = 2048;
+    s.seed = next_seed();
+    INFO(s.describe());
+    DeviceProblem prob(s);
+    std::vector<float> split = run_forward(prob);
+    check_against_naive(prob, split, c);
+    prob.o().poison(s.dtype);
+    std::vector<float> const plain = run_forward(prob, /*with_workspace=*/false);
+    if (c.path == Path::kHopper) CHECK_FALSE(same_bits(plain, split));  // the cut ran
   }
 }
 

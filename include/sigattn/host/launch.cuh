@@ -261,7 +261,12 @@ Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, c
     if (dry_run) return Result{};
 
     int64_t grid = std::min<int64_t>(args.num_tiles, sms);
-    if (workspace != nullptr && p.causal == Causal::kNone && sms <= kernel::sm90::kMaxSplitCtas) {
+    // A cut gains less than one tile's key tiles a CTA (kernel::sm90::split_pays), so with at
+    // most kSplitCostUnits key tiles a tile it never pays: no split, no flags to clear.
+    bool const may_pay = (int64_t{p.max_kv_len} + Traits::kTileKV - 1) / Traits::kTileKV >
+                         kernel::sm90::kSplitCostUnits;
+    if (workspace != nullptr && p.causal == Causal::kNone && may_pay &&
+        sms <= kernel::sm90::kMaxSplitCtas) {
       // The split tail: every SM takes part, however few the tiles (a tail shorter than a wave
       // is spread over more CTAs than it has tiles). The flags start at zero on every call.
       grid = sms;
