@@ -23,8 +23,8 @@ namespace {
 using Launch = Result (*)(FwdParams const&, void*, int, cudaStream_t, bool);
 
 /// One shape against the fp64 reference (gpu_test.cuh), launched through `launch` with the
-/// workspace of the registry's rows (the same 128-row tiles at D = 128), so that non-causal
-/// cases also take the split tail.
+/// workspace of the registry's rows (the same 128-row tiles at D = 128), so that a non-causal case
+/// long enough for the split tail to pay (the last one below) takes it.
 void check_shape(Launch launch, ProblemSpec const& spec) {
   check_forward_against_fp64(spec, rel_l2_tolerance(spec.dtype), [&](DeviceProblem& prob) {
     int device = 0;
@@ -102,6 +102,15 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 
     s.num_heads = 4;  // GQA: two query heads per kv head
     s.num_kv_heads = 2;
+    check_shape(shape.launch, s);
+
+    // One sequence of 2048: 16 tiles of 13-16 key tiles, each cut over several CTAs by the split
+    // tail (writer pieces with O from registers or with one Q buffer: only these shapes have
+    // them).
+    s.batch = s.num_heads = s.num_kv_heads = 1;
+    s.max_q_len = s.max_kv_len = 2048;
+    s.q_lens.clear();
+    s.kv_lens.clear();
     check_shape(shape.launch, s);
   }
 #else
