@@ -96,9 +96,9 @@ std::unique_ptr<FwdScheduleSmem> tables(Problem const& p, int grid) {
   return s;
 }
 
-// q_tiles(b) for tile_at_position, callable from its host/device body (a plain host lambda is
-// not, without --expt-relaxed-constexpr).
-struct QTilesOf {
+// q_tiles(b) for tile_at_position, and kv_tiles(b) for the split tail's functions, callable from
+// their host/device bodies (a plain host lambda is not, without --expt-relaxed-constexpr).
+struct TilesOf {
   int const* tiles;
   SIGATTN_HOST_DEVICE int operator()(int b) const { return tiles[b]; }
 };
@@ -108,7 +108,7 @@ std::vector<TileCoord> check_order(Problem const& p, int grid) {
   auto s = tables(p, grid);
   std::vector<int> tiles_of(p.batch);
   for (int b = 0; b < p.batch; ++b) tiles_of[b] = p.q_tiles(b);
-  QTilesOf const q_tiles{tiles_of.data()};
+  TilesOf const q_tiles{tiles_of.data()};
   std::set<std::tuple<int, int, int>> seen;
   std::vector<TileCoord> tiles;
   for (int64_t pos = 0; pos < p.num_tiles(); ++pos) {
@@ -315,12 +315,6 @@ using sigattn::kernel::sm90::kWriterPiece;
 
 constexpr int kTileKV = 128;
 
-// kv_tiles(b) for the split functions, callable from their host/device bodies.
-struct KvTilesOf {
-  int const* tiles;
-  SIGATTN_HOST_DEVICE int operator()(int b) const { return tiles[b]; }
-};
-
 // The split tail's tables from their definition (what build_fwd_schedule computes on the device
 // for a non-causal launch given a workspace): the real tiles that see a key, the tail's first
 // position (split_dp_end), the key tiles of the tail per entry of the order, the CTAs that share
@@ -365,8 +359,8 @@ double check_split(Problem const& p, int grid, bool force) {
     kv_tiles_of[b] = (p.kv_lens[b] + kTileKV - 1) / kTileKV;
   }
   add_split(p, grid, *s, kv_tiles_of, force);
-  QTilesOf const q_tiles{q_tiles_of.data()};
-  KvTilesOf const kv_tiles{kv_tiles_of.data()};
+  TilesOf const q_tiles{q_tiles_of.data()};
+  TilesOf const kv_tiles{kv_tiles_of.data()};
   std::vector<std::vector<Piece>> pieces(static_cast<size_t>(p.num_tiles()));
   std::vector<int64_t> load(grid, 0);
   for (int cta = 0; cta < grid; ++cta) {
