@@ -1,5 +1,7 @@
 // The Hopper forward: a persistent kernel whose CTAs walk work tiles (TileQ query rows of one
-// batch entry and head) in the length-aware order of fwd_scheduler.cuh.
+// batch entry and head) in the length-aware order of fwd_scheduler.cuh. A CTA's work items are
+// whole tiles, or, in the split tail, pieces of a tile's key tiles whose fp32 partial sums meet in
+// the workspace (the epilogue's writer and owner pieces).
 //
 // Warpgroup 0 is the producer: after setmaxnreg.dec, one thread of warp 1 plans each work tile
 // (into a two-slot tile-info ring that the consumers and the other producer read: info_full /

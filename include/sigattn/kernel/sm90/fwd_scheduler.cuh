@@ -1,9 +1,9 @@
 // The length-aware order of the persistent Hopper forward's work tiles (SPEC section 4: longest
 // sequences first, so that the last wave is not one long straggler), computed by every CTA from
-// the device-side lengths, in shared memory, before the warp specialisation. No workspace and no
-// global state: every CTA derives the same order, and CTA c takes positions c, 2G - 1 - c,
-// 2G + c, 4G - 1 - c, ... of it (G CTAs, a snake, so that CTAs that take a heavy tile in one round
-// take a light one in the next).
+// the device-side lengths, in shared memory, before the warp specialisation. No global state:
+// every CTA derives the same order, and CTA c takes positions c, 2G - 1 - c, 2G + c,
+// 4G - 1 - c, ... of it (G CTAs, a snake, so that CTAs that take a heavy tile in one round take a
+// light one in the next). Only the split tail below uses a workspace.
 //
 // The order: first the real tiles (query rows below q_len), then the tiles past q_len, which only
 // write zeros (in batch order). The real tiles:
