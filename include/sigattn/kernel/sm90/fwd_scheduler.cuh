@@ -374,9 +374,24 @@ SIGATTN_HOST_DEVICE FwdItem fwd_item_at(FwdScheduleSmem const& s, int cta, int g
   return it;
 }
 
+/// The first position of the order whose entry fails `keep` (batch when none does), for a
+/// predicate that holds on a prefix of the order.
+template <class Keep>
+SIGATTN_DEVICE int order_partition(FwdScheduleSmem const& s, int batch, Keep keep) {
+  int lo = 0, hi = batch;
+  while (lo < hi) {
+    int const mid = (lo + hi) / 2;
+    if (keep(s.order[mid]))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 /// Builds the tables; called by every thread of the CTA, followed by a CTA-wide barrier. With
 /// `split` (a non-causal launch given a workspace, on at most kMaxSplitCtas CTAs) the order's
-/// last one or two waves are a split tail (plan_split_tail).
+/// last one or two waves are a split tail (split_pays, split_ctas; the block under `split` below).
 template <int TileQ, int TileKV>
 SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s, bool split) {
   FwdParams const& p = args.p;
@@ -422,15 +437,9 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s, 
     int const num_levels = args.num_q_tiles;
     for (int l = threadIdx.x; l < num_levels; l += blockDim.x) {
       int const m = num_levels - 1 - l;
-      int lo = 0, hi = batch;  // first position whose entry has at most m query tiles
-      while (lo < hi) {
-        int const mid = (lo + hi) / 2;
-        if (q_tiles(s.order[mid]) > m)
-          lo = mid + 1;
-        else
-          hi = mid;
-      }
-      s.level_prefix[l] = lo * p.num_heads;
+      // (The first position whose entry has at most m query tiles.)
+      s.level_prefix[l] =
+          order_partition(s, batch, [&](int b) { return q_tiles(b) > m; }) * p.num_heads;
     }
     __syncthreads();
     if (threadIdx.x < 32)
@@ -453,16 +462,9 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s, 
       // with kv_len = 0 (the order is by kv_len), the tail the last one or two waves of them,
       // and its key tiles summed per entry into level_prefix (unused without levels).
       KvTilesOf<TileKV> const kv_tiles{&p};
-      int lo = 0, hi = batch;
-      while (lo < hi) {
-        int const mid = (lo + hi) / 2;
-        if (kv_tiles(s.order[mid]) > 0)
-          lo = mid + 1;
-        else
-          hi = mid;
-      }
+      int const keyed_entries = order_partition(s, batch, [&](int b) { return kv_tiles(b) > 0; });
       __syncwarp();  // real_prefix complete
-      int const keyed = s.real_prefix[lo];
+      int const keyed = s.real_prefix[keyed_entries];
       int const grid = static_cast<int>(gridDim.x);
       int const dp_end = split_dp_end(keyed, grid);
       int64_t const bound = int64_t{keyed - dp_end} * ((p.max_kv_len + TileKV - 1) / TileKV);
