@@ -173,6 +173,9 @@ Result launch_sm80_fwd(FwdParams const& p, int device, cudaStream_t stream, bool
 
 template <class Traits, class Sigmoid>
 struct Sm90FwdTag {};
+struct Sm90FwdClearTag {};
+constexpr int kFwdClearThreads = 512;
+static_assert(kernel::sm90::kMaxSplitCtas * 3 <= kFwdClearThreads * 4, "a few flags a thread");
 
 /// The TMA maps of K and V ([B, Skv, Hkv, D] with the user's strides, boxes of `tile_kv` rows)
 /// that both Hopper launchers use; stops at the first map the driver refuses.
@@ -223,6 +226,9 @@ Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, c
     auto kernel = kernel::sm90_fwd_kernel<Traits, Sigmoid>;
     Result r = prepare_kernel<Sm90FwdTag<Traits, Sigmoid>>(kernel, device, Traits::kSmemBytes,
                                                            /*min_cc=*/90);
+    if (r && workspace != nullptr)
+      r = prepare_kernel<Sm90FwdClearTag>(kernel::sm90_fwd_split_clear_kernel<kFwdClearThreads>,
+                                          device, 0, /*min_cc=*/90);
     if (!r) return r;
 
     kernel::FwdArgs args = make_fwd_args<Sigmoid>(p, Traits::kTileQ);
@@ -268,17 +274,29 @@ Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, c
     if (workspace != nullptr && p.causal == Causal::kNone && may_pay &&
         sms <= kernel::sm90::kMaxSplitCtas) {
       // The split tail: every SM takes part, however few the tiles (a tail shorter than a wave
-      // is spread over more CTAs than it has tiles). The flags start at zero on every call.
+      // is spread over more CTAs than it has tiles). The flags start at zero on every call: a
+      // one-block clear kernel, with the forward launched as its programmatic dependent, so that
+      // the forward starts at once and waits for the clear only before its first flag access.
       grid = sms;
       args.split_flags = static_cast<unsigned*>(workspace);
       args.split_partials =
           reinterpret_cast<float*>(static_cast<char*>(workspace) + kFwdSplitFlagBytes);
-      size_t const flag_bytes = static_cast<size_t>(grid) * Traits::kConsumers * sizeof(unsigned);
-      if (cudaError_t me = cudaMemsetAsync(args.split_flags, 0, flag_bytes, stream);
-          me != cudaSuccess)
-        return launch_result(me);
+      int const flags = static_cast<int>(grid) * Traits::kConsumers;
+      cudaLaunchConfig_t clear = launch_config(1, kFwdClearThreads, 0, stream);
+      if (cudaError_t e =
+              cudaLaunchKernelEx(&clear, kernel::sm90_fwd_split_clear_kernel<kFwdClearThreads>,
+                                 args.split_flags, flags);
+          e != cudaSuccess)
+        return launch_result(e);
     }
     cudaLaunchConfig_t config = launch_config(grid, Traits::kThreads, Traits::kSmemBytes, stream);
+    cudaLaunchAttribute pdl{};
+    pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    pdl.val.programmaticStreamSerializationAllowed = 1;
+    if (args.split_flags != nullptr) {
+      config.attrs = &pdl;
+      config.numAttrs = 1;
+    }
     return launch_result(cudaLaunchKernelEx(&config, kernel, args, tma));
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});

@@ -21,6 +21,21 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm)
 #endif
 }
 
+/// The Hopper forward's split flags zeroed before its launch (`n` of them, one block). It lets its
+/// dependent grid (the forward, launched with programmatic stream serialization) start at once:
+/// the forward waits for this grid's completion (griddepcontrol.wait) only before its first flag
+/// access, at the end of its work, so the clear costs the stream nothing.
+template <int Threads>
+__global__ void __launch_bounds__(Threads)
+    sm90_fwd_split_clear_kernel(unsigned* __restrict__ flags, int n) {
+#if SIGATTN_ARCH_SM90A
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  for (int i = threadIdx.x; i < n; i += Threads) flags[i] = 0u;
+#elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
+  __trap();
+#endif
+}
+
 /// Hopper forward: a persistent grid (at most one CTA per SM) of a producer and
 /// Traits::kConsumers consumer warpgroups each.
 template <class Traits, class Sigmoid>

@@ -157,6 +157,9 @@ SIGATTN_DEVICE FwdTilePlan plan_from_info(FwdArgs const& args, FwdTileInfo const
 SIGATTN_DEVICE void store_release_gpu(unsigned* flag, unsigned value) {
   asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(flag), "r"(value) : "memory");
 }
+/// Waits for the grids this one depends on (the flag clear, when the host launched this grid as its
+/// programmatic dependent; otherwise there is nothing to wait for) and sees their writes.
+SIGATTN_DEVICE void wait_prerequisite_grids() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 SIGATTN_DEVICE unsigned load_acquire_gpu(unsigned const* flag) {
   unsigned value;
   asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(value) : "l"(flag) : "memory");
@@ -548,6 +551,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
                  make_float4(acc_o[4 * j], acc_o[4 * j + 1], acc_o[4 * j + 2], acc_o[4 * j + 3]));
         tile::named_barrier_sync(kBarrierEpilogue0 + consumer, 128);
         if (group_thread == 0) {
+          wait_prerequisite_grids();  // the clear of the flags has completed
           __threadfence();
           store_release_gpu(flags + blockIdx.x * Traits::kConsumers, 1u);
         }
@@ -562,6 +566,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       // .cg loads).
       int const cta = static_cast<int>(blockIdx.x);
       if (group_thread == 0) {
+        wait_prerequisite_grids();  // (a flag read before the clear could be a stale 1)
         for (int c = e.first_writer; c < cta; ++c)
           while (load_acquire_gpu(flags + c * Traits::kConsumers) == 0u) {
           }
