@@ -191,8 +191,9 @@ Result forward(FwdParams const& params, cudaStream_t stream);
 /// As above, with a workspace: null (the call then runs as forward(params, stream)), or
 /// workspace_bytes(params) bytes of device memory, 16-byte aligned (kErrorMisalignedPointer
 /// otherwise), that no other work uses while this call's kernels run. It need not be zeroed: the
-/// call zeroes the flags it uses, on the stream, before its kernel (one small memset, only when a
-/// cut may pay). Results are the same either way up to the order of fp32 additions (the split
+/// call zeroes the flags it uses, on the stream, by a one-block kernel before its own (only when a
+/// cut may pay; the forward is launched as that kernel's programmatic dependent and starts at
+/// once). Results are the same either way up to the order of fp32 additions (the split
 /// sums a tile's key ranges separately), and bitwise reproducible run to run on the same device
 /// (the cut depends on the shape, the lengths and the SM count only).
 Result forward(FwdParams const& params, void* workspace, cudaStream_t stream);
