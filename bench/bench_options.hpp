@@ -53,6 +53,7 @@ struct Options {
   int hidden = 2048;
   int iters = 20;
   int warmup = 3;
+  double warmup_ms = 300.0;  ///< then untimed runs for about this long (GPU time) per row
   bool deterministic = false;
   bool fast_sigmoid = false;  ///< the library paths with SigmoidMode::kFast
   bool fwd_workspace = true;  ///< forward() given workspace_bytes() of workspace (the split tail)
@@ -73,6 +74,10 @@ inline char const* const kUsage =
     "  --ragged LIST    dense,uniform,pad25 (default: all three)\n"
     "  --iters N        timed runs per row (default: 20; 5 with --quick)\n"
     "  --warmup N       untimed runs before them (default: 3; 1 with --quick)\n"
+    "  --warmup-ms MS   then more untimed runs (L2 flushed, as the timed ones) until about MS\n"
+    "                   ms of GPU time have passed, so that each row is timed at its own steady\n"
+    "                   clock under the board's power limit (default: 300; 100 with --quick;\n"
+    "                   0 turns it off)\n"
     "  --deterministic  run the backward in its deterministic mode\n"
     "  --no-fwd-workspace  call forward() without a workspace (no split tail on the Hopper\n"
     "                   path; by default it gets workspace_bytes() of it)\n"
@@ -121,7 +126,7 @@ std::vector<T> parse_list(std::string const& text, Parse parse) {
 inline Options parse_options(int argc, char** argv) {
   Options o;
   bool set_seqlens = false, set_hdims = false, set_dtypes = false, set_ragged = false;
-  bool set_iters = false, set_warmup = false;
+  bool set_iters = false, set_warmup = false, set_warmup_ms = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -198,6 +203,9 @@ inline Options parse_options(int argc, char** argv) {
     } else if (arg == "--warmup") {
       o.warmup = static_cast<int>(parse_int(next(), "--warmup"));
       set_warmup = true;
+    } else if (arg == "--warmup-ms") {
+      o.warmup_ms = static_cast<double>(parse_int(next(), "--warmup-ms"));
+      set_warmup_ms = true;
     } else if (arg == "--json") {
       o.json = next();
     } else if (arg == "--deterministic") {
@@ -221,10 +229,13 @@ inline Options parse_options(int argc, char** argv) {
     if (!set_ragged) o.ragged = {Ragged::kDense, Ragged::kUniform};
     if (!set_iters) o.iters = 5;
     if (!set_warmup) o.warmup = 1;
+    if (!set_warmup_ms) o.warmup_ms = 100.0;
   }
   if (o.tokens < 1) usage_error("--tokens must be positive");
   if (o.iters < 1) usage_error("--iters must be at least 1");
   if (o.warmup < 0) usage_error("--warmup must not be negative");
+  if (o.warmup_ms < 0.0 || o.warmup_ms > 60000.0)
+    usage_error("--warmup-ms takes 0 to 60000 milliseconds");
   for (int d : o.head_dims)
     if (o.hidden <= 0 || o.hidden % d != 0)
       usage_error("--hidden must be a positive multiple of every head dim");

@@ -10,14 +10,17 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_options.hpp"
+#include "gpu_clock.hpp"
 #include "report.hpp"
 
 #define SIGATTN_BENCH_CHECK_CUDA(call)                                                          \
@@ -231,36 +234,60 @@ constexpr double kBackwardFlopFactor = 2.5;
 // ---------------------------------------------------------------------------------------------
 // Timing.
 
-/// Times an operation with CUDA events on one stream: `warmup` untimed runs, then `iters` timed
-/// ones. Before each timed run (outside the events) a buffer of twice the L2 size is overwritten,
-/// so that no run finds its inputs in L2 from the previous one.
+/// Times an operation with CUDA events on one stream: `warmup` untimed runs, then more untimed
+/// runs until about `warmup_ms` of GPU time has passed, then `iters` timed ones, all enqueued
+/// back to back. Before each run after the first `warmup` (outside the events) a buffer of twice
+/// the L2 size is overwritten, so that no timed run finds its inputs in L2 from the previous one
+/// and the time-based warm-up draws the power the timed runs will. The time-based warm-up brings
+/// each row to its own steady clock under the board's power limit, whatever ran before it. With a
+/// GpuClock, the SM clock and board power are read every 0.25 ms while the timed runs execute.
 class Timer {
  public:
-  Timer(cudaStream_t stream, size_t l2_bytes) : stream_(stream) {
+  Timer(cudaStream_t stream, size_t l2_bytes, GpuClock const* clock = nullptr)
+      : stream_(stream), clock_(clock) {
     flush_.allocate(std::max<size_t>(2 * l2_bytes, size_t{1} << 20));
   }
 
   template <class Op>
-  Timing run(Op&& op, int warmup, int iters) {
-    for (int i = 0; i < warmup; ++i) op();
+  Timing run(Op&& op, int warmup, int iters, double warmup_ms = 0.0) {
     std::vector<cudaEvent_t> events(2 * static_cast<size_t>(iters));
     for (cudaEvent_t& e : events) SIGATTN_BENCH_CHECK_CUDA(cudaEventCreate(&e));
+    Timing t;
+    for (int i = 0; i < warmup; ++i) op();
+    t.warmup_runs = warmup;
+    if (warmup_ms > 0.0) {
+      // One flushed run timed alone says how many fill warmup_ms (at most 100,000).
+      flush(0);
+      SIGATTN_BENCH_CHECK_CUDA(cudaEventRecord(events[0], stream_));
+      op();
+      SIGATTN_BENCH_CHECK_CUDA(cudaEventRecord(events[1], stream_));
+      SIGATTN_BENCH_CHECK_CUDA(cudaEventSynchronize(events[1]));
+      float one = 0.0f;
+      SIGATTN_BENCH_CHECK_CUDA(cudaEventElapsedTime(&one, events[0], events[1]));
+      int const more =
+          static_cast<int>(std::min(std::ceil(warmup_ms / std::max(double{one}, 1e-3)) - 1.0, 1e5));
+      for (int i = 0; i < more; ++i) {
+        flush(i);
+        op();
+      }
+      t.warmup_runs += 1 + std::max(more, 0);
+    }
     for (int i = 0; i < iters; ++i) {
-      SIGATTN_BENCH_CHECK_CUDA(cudaMemsetAsync(flush_.get(), i & 0xFF, flush_.bytes(), stream_));
+      flush(i);
       SIGATTN_BENCH_CHECK_CUDA(cudaEventRecord(events[2 * i], stream_));
       op();
       SIGATTN_BENCH_CHECK_CUDA(cudaEventRecord(events[2 * i + 1], stream_));
     }
+    sample_clock(events.front(), events.back(), t);
     SIGATTN_BENCH_CHECK_CUDA(cudaStreamSynchronize(stream_));
     std::vector<double> ms(static_cast<size_t>(iters));
     for (int i = 0; i < iters; ++i) {
-      float t = 0.0f;
-      SIGATTN_BENCH_CHECK_CUDA(cudaEventElapsedTime(&t, events[2 * i], events[2 * i + 1]));
-      ms[i] = t;
+      float e = 0.0f;
+      SIGATTN_BENCH_CHECK_CUDA(cudaEventElapsedTime(&e, events[2 * i], events[2 * i + 1]));
+      ms[i] = e;
     }
     for (cudaEvent_t e : events) SIGATTN_BENCH_CHECK_CUDA(cudaEventDestroy(e));
     std::sort(ms.begin(), ms.end());
-    Timing t;
     size_t n = ms.size();
     t.median_ms = n % 2 == 1 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
     t.min_ms = ms.front();
@@ -269,7 +296,35 @@ class Timer {
   }
 
  private:
+  void flush(int i) {
+    SIGATTN_BENCH_CHECK_CUDA(cudaMemsetAsync(flush_.get(), i & 0xFF, flush_.bytes(), stream_));
+  }
+
+  /// Waits for `first` (the warm-up still runs until then), then reads the clock every 0.25 ms
+  /// until `last` has completed.
+  void sample_clock(cudaEvent_t first, cudaEvent_t last, Timing& t) const {
+    if (clock_ == nullptr || !clock_->available()) return;
+    auto pause = [] { std::this_thread::sleep_for(std::chrono::microseconds(250)); };
+    while (cudaEventQuery(first) == cudaErrorNotReady) pause();
+    double mhz = 0.0, mw = 0.0;
+    while (cudaEventQuery(last) == cudaErrorNotReady) {
+      ClockSample s;
+      if (clock_->sample(s)) {
+        ++t.clock_samples;
+        mhz += s.sm_mhz;
+        mw += s.power_mw;
+        t.clock_reasons |= s.reasons;
+      }
+      pause();
+    }
+    if (t.clock_samples > 0) {
+      t.sm_mhz = mhz / t.clock_samples;
+      t.power_w = mw / t.clock_samples / 1000.0;
+    }
+  }
+
   cudaStream_t stream_;
+  GpuClock const* clock_;
   DeviceBuffer flush_;
 };
 

@@ -22,6 +22,13 @@ struct Timing {
   double median_ms = 0.0;
   double min_ms = 0.0;
   double max_ms = 0.0;
+  int warmup_runs = 0;  ///< untimed runs before the timed ones, the time-based ones included
+  /// NVML readings taken while the timed runs were in flight (means; reasons OR-ed); NaN and 0
+  /// without NVML or when the runs ended before the first reading.
+  double sm_mhz = std::numeric_limits<double>::quiet_NaN();
+  double power_w = std::numeric_limits<double>::quiet_NaN();
+  unsigned long long clock_reasons = 0;
+  int clock_samples = 0;
 };
 
 /// A value that was not measured: "-" in the table, null in the JSON.
@@ -112,8 +119,8 @@ inline void print_table_header() {
   std::printf(
       "| path | dir | dtype | D | causal | ragged | B | Hq | S | ms median | ms min | ms max | "
       "TFLOP/s real | TFLOP/s padded | padded/dense eff. | speedup vs baseline | "
-      "rel. diff vs baseline |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "rel. diff vs baseline | SM MHz | W |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
 }
 
@@ -121,15 +128,24 @@ inline void print_table_header() {
 inline void print_row(Row const& r) {
   bool ok = r.status == "ok";
   std::printf(
-      "| %s | %s | %s | %d | %d | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+      "| %s | %s | %s | %d | %d | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
+      "%s |\n",
       path_name(r.path), dir_name(r).c_str(), r.shape.bf16 ? "bf16" : "fp16", r.shape.head_dim,
       r.causal ? 1 : 0, ragged_name(r.ragged), r.shape.batch, r.shape.num_heads, r.shape.max_len,
       ok ? fmt(r.time.median_ms, "%.3f").c_str() : r.status.c_str(),
       ok ? fmt(r.time.min_ms, "%.3f").c_str() : "-", ok ? fmt(r.time.max_ms, "%.3f").c_str() : "-",
       fmt(r.tflops_real, "%.1f").c_str(), fmt(r.tflops_padded, "%.1f").c_str(),
       fmt(r.efficiency, "%.2f").c_str(), fmt(r.speedup, "%.2fx").c_str(),
-      fmt(r.rel_diff, "%.1e").c_str());
+      fmt(r.rel_diff, "%.1e").c_str(), fmt(ok ? r.time.sm_mhz : kNone, "%.0f").c_str(),
+      fmt(ok ? r.time.power_w : kNone, "%.0f").c_str());
   std::fflush(stdout);
+}
+
+/// "0x..." of a bit set.
+inline std::string hex(unsigned long long bits) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "0x%llx", bits);
+  return text;
 }
 
 /// A quoted, escaped JSON string.
@@ -180,7 +196,9 @@ inline void write_json(std::string const& path, std::vector<Row> const& rows, Ru
         "\"flop_padded\": %s, \"status\": %s, \"note\": %s, \"ms_median\": %s, \"ms_min\": %s, "
         "\"ms_max\": %s, \"tflops_real\": %s, \"tflops_padded\": %s, \"efficiency\": %s, "
         "\"speedup_vs_baseline\": %s, \"rel_diff_vs_baseline\": %s, \"iters\": %d, "
-        "\"warmup\": %d, \"device\": %s, \"commit\": %s, \"date\": %s}%s\n",
+        "\"warmup\": %d, \"warmup_ms\": %s, \"warmup_runs\": %d, \"sm_mhz\": %s, "
+        "\"power_w\": %s, \"clock_samples\": %d, \"clock_event_reasons\": %s, "
+        "\"device\": %s, \"commit\": %s, \"date\": %s}%s\n",
         json_string(config).c_str(), json_string(path_name(r.path)).c_str(),
         json_string(r.dir == Dir::kForward ? "fwd" : "bwd").c_str(), json_string(dtype).c_str(),
         r.shape.head_dim, r.causal ? "true" : "false", json_string(ragged_name(r.ragged)).c_str(),
@@ -194,8 +212,12 @@ inline void write_json(std::string const& path, std::vector<Row> const& rows, Ru
         json_number(ok ? r.time.max_ms : kNone).c_str(), json_number(r.tflops_real).c_str(),
         json_number(r.tflops_padded).c_str(), json_number(r.efficiency).c_str(),
         json_number(r.speedup).c_str(), json_number(r.rel_diff).c_str(), opts.iters, opts.warmup,
-        json_string(info.device).c_str(), json_string(info.commit).c_str(),
-        json_string(info.date).c_str(), i + 1 < rows.size() ? "," : "");
+        json_number(opts.warmup_ms).c_str(), ok ? r.time.warmup_runs : 0,
+        json_number(ok ? r.time.sm_mhz : kNone).c_str(),
+        json_number(ok ? r.time.power_w : kNone).c_str(), ok ? r.time.clock_samples : 0,
+        json_string(hex(ok ? r.time.clock_reasons : 0)).c_str(), json_string(info.device).c_str(),
+        json_string(info.commit).c_str(), json_string(info.date).c_str(),
+        i + 1 < rows.size() ? "," : "");
   }
   std::fprintf(f, "]\n");
   if (std::fclose(f) != 0) {

@@ -54,12 +54,13 @@ RunInfo print_header(int device, cudaDeviceProp const& prop, Options const& opts
       version_text(runtime).c_str(), version_text(driver).c_str(), info.commit.c_str(),
       info.date.c_str());
   std::printf(
-      "Timing: CUDA events, %d warm-up run(s), then median/min/max of %d runs with L2 flushed "
-      "before "
-      "each. %lld tokens per batch (B = tokens / S), hidden %d (Hq = Hkv = hidden / D), inputs "
+      "Timing: CUDA events, %d warm-up run(s) and about %.0f ms of flushed warm-up runs per row, "
+      "then median/min/max of %d runs with L2 flushed before each; SM MHz and W: NVML's SM clock "
+      "and board power, means of readings during the timed runs (- where NVML is unavailable). "
+      "%lld tokens per batch (B = tokens / S), hidden %d (Hq = Hkv = hidden / D), inputs "
       "N(0,1), bias -log(kv_len), scale 1/sqrt(D)%s%s%s. FLOP: forward 4*D*Hq*(unmasked "
       "scores), backward 2.5x.\n\n",
-      opts.warmup, opts.iters, static_cast<long long>(opts.tokens), opts.hidden,
+      opts.warmup, opts.warmup_ms, opts.iters, static_cast<long long>(opts.tokens), opts.hidden,
       opts.deterministic ? ", deterministic backward" : "",
       opts.fast_sigmoid ? ", the library's fast sigmoid (tanh.approx)" : "",
       opts.fwd_workspace ? "" : ", forward without a workspace (no split tail)");
@@ -164,7 +165,7 @@ void measure_library(Row& row, Context const& ctx) {
           std::exit(1);
         }
       },
-      ctx.opts.warmup, ctx.opts.iters);
+      ctx.opts.warmup, ctx.opts.iters, ctx.opts.warmup_ms);
 }
 
 void measure_baseline(Row& row, Context const& ctx) {
@@ -179,11 +180,11 @@ void measure_baseline(Row& row, Context const& ctx) {
   float scale = default_scale(row.shape.head_dim);
   if (forward) {
     row.time = ctx.timer.run([&] { ctx.baseline.forward(ctx.lens, row.causal, scale); },
-                             ctx.opts.warmup, ctx.opts.iters);
+                             ctx.opts.warmup, ctx.opts.iters, ctx.opts.warmup_ms);
   } else {
     ctx.baseline.forward(ctx.lens, row.causal, scale);  // the P the backward reuses
-    row.time =
-        ctx.timer.run([&] { ctx.baseline.backward(scale); }, ctx.opts.warmup, ctx.opts.iters);
+    row.time = ctx.timer.run([&] { ctx.baseline.backward(scale); }, ctx.opts.warmup, ctx.opts.iters,
+                             ctx.opts.warmup_ms);
   }
 }
 
@@ -381,7 +382,8 @@ int run(int argc, char** argv) {
   cublasHandle_t cublas = nullptr;
   SIGATTN_BENCH_CHECK_CUBLAS(cublasCreate(&cublas));
   SIGATTN_BENCH_CHECK_CUBLAS(cublasSetStream(cublas, stream));
-  Timer timer(stream, static_cast<size_t>(prop.l2CacheSize));
+  GpuClock clock(device);
+  Timer timer(stream, static_cast<size_t>(prop.l2CacheSize), &clock);
   Baseline baseline(cublas, stream, prop.multiProcessorCount);
   DeviceBuffer scratch;
   scratch.allocate(2 * sizeof(double));
