@@ -27,8 +27,9 @@ Methods:
 The softmax rows are the speed reference a user would otherwise pick; they compute a different
 function. FLOP are counted on the real tokens (all tokens here): forward 4 * B * H * S^2 * D,
 backward 2.5 times that, forward+backward 3.5 times. Times: CUDA events, a 256 MiB buffer
-overwritten before each timed run (L2 flushed), warm-up runs first, then the median of as many runs
-as fit in --rep-ms (at least 3). Memory: torch.cuda.max_memory_allocated() after
+overwritten before each timed run (L2 flushed), two warm-up runs, then flushed warm-up runs for
+about --warmup-ms (so that each method is timed at its own steady clock under the board's power
+limit, whatever ran before it), then the median of as many runs as fit in --rep-ms (at least 3). Memory: torch.cuda.max_memory_allocated() after
 reset_peak_memory_stats(), around one call; the tables show the peak minus what was allocated
 before the call (inputs, dO and the flush buffer are excluded; the outputs, saved activations,
 gradients, workspaces and temporaries are in). Out-of-memory is caught and shown as OOM; a backend
@@ -76,6 +77,9 @@ def parse_args(argv=None):
     p.add_argument("--hidden", type=int, default=2048, help="hidden size: H = hidden / D")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
     p.add_argument("--rep-ms", type=float, default=None, help="timing budget per row (default 100)")
+    p.add_argument("--warmup-ms", type=float, default=None,
+                   help="flushed warm-up runs for about this long before each row's timed runs "
+                        "(default 300; 100 with --quick; 0: two runs only)")
     p.add_argument("--triton-configs", type=int, default=2,
                    help="TritonSigmoid configs kept per kernel (0: its whole list)")
     p.add_argument("--plot", metavar="JSON",
@@ -92,6 +96,10 @@ def parse_args(argv=None):
             p.error(f"unknown method {m!r} (known: {', '.join(METHODS)})")
     if args.rep_ms is None:
         args.rep_ms = 50.0 if args.quick else 100.0
+    if args.warmup_ms is None:
+        args.warmup_ms = 100.0 if args.quick else 300.0
+    if not 0.0 <= args.warmup_ms <= 60000.0:
+        p.error("--warmup-ms takes 0 to 60000 milliseconds")
     return args
 
 
@@ -245,6 +253,12 @@ def main(argv=None):
         torch.cuda.synchronize()
         reset()
         estimate = max(start.elapsed_time(end), 1e-3)
+        # Time-based warm-up, as sigattn_bench's --warmup-ms: flushed runs for about warmup_ms,
+        # so that every method is timed at its own steady clock under the board's power limit.
+        for _ in range(int(min(100000, args.warmup_ms / estimate))):
+            reset()
+            flush.zero_()
+            fn()
         runs = int(min(100, max(3, args.rep_ms / estimate)))
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
                   for _ in range(runs)]
@@ -281,6 +295,7 @@ def main(argv=None):
         "hidden": args.hidden,
         "dtype": "bf16",
         "rep_ms": args.rep_ms,
+        "warmup_ms": args.warmup_ms,
         "methods": methods,
         "skipped": {m: unavailable[m] for m in args.methods if m in unavailable},
         "triton": triton_note,
@@ -396,7 +411,8 @@ def render_markdown(meta, rows, methods, args):
     lines.append(f"torch {meta['torch']} (CUDA {meta['cuda']}, cuDNN {meta['cudnn']}), "
                  f"triton {meta['triton_version']}, python {meta['python']}; bf16, dense, "
                  f"non-causal, {meta['tokens']} tokens per batch (B = {meta['tokens']} / S), "
-                 f"hidden {meta['hidden']} (H = {meta['hidden']} / D); median of CUDA-event timed "
+                 f"hidden {meta['hidden']} (H = {meta['hidden']} / D); after about "
+                 f"{meta.get('warmup_ms', 0):.0f} ms of warm-up runs, median of CUDA-event timed "
                  f"runs within {meta['rep_ms']:.0f} ms per row, L2 flushed before each; "
                  f"{meta['seconds']} s in all."
                  + (" **Interrupted: the sweep did not finish.**" if meta.get("interrupted") else ""))
