@@ -54,6 +54,7 @@ struct Options {
   int iters = 20;
   int warmup = 3;
   double warmup_ms = 300.0;  ///< then untimed runs for about this long (GPU time) per row
+  double cooldown_ms = 0.0;  ///< the GPU left idle this long before each row
   bool deterministic = false;
   bool fast_sigmoid = false;  ///< the library paths with SigmoidMode::kFast
   bool fwd_workspace = true;  ///< forward() given workspace_bytes() of workspace (the split tail)
@@ -78,6 +79,9 @@ inline char const* const kUsage =
     "                   ms of GPU time have passed, so that each row is timed at its own steady\n"
     "                   clock under the board's power limit (default: 300; 100 with --quick;\n"
     "                   0 turns it off)\n"
+    "  --cooldown-ms MS the GPU left idle for MS ms before each row (default: 0). With\n"
+    "                   --warmup-ms 0, every row is timed from the idle clock: short rows at\n"
+    "                   the peak clock, before the power limit acts\n"
     "  --deterministic  run the backward in its deterministic mode\n"
     "  --no-fwd-workspace  call forward() without a workspace (no split tail on the Hopper\n"
     "                   path; by default it gets workspace_bytes() of it)\n"
@@ -206,6 +210,8 @@ inline Options parse_options(int argc, char** argv) {
     } else if (arg == "--warmup-ms") {
       o.warmup_ms = static_cast<double>(parse_int(next(), "--warmup-ms"));
       set_warmup_ms = true;
+    } else if (arg == "--cooldown-ms") {
+      o.cooldown_ms = static_cast<double>(parse_int(next(), "--cooldown-ms"));
     } else if (arg == "--json") {
       o.json = next();
     } else if (arg == "--deterministic") {
@@ -236,6 +242,8 @@ inline Options parse_options(int argc, char** argv) {
   if (o.warmup < 0) usage_error("--warmup must not be negative");
   if (o.warmup_ms < 0.0 || o.warmup_ms > 60000.0)
     usage_error("--warmup-ms takes 0 to 60000 milliseconds");
+  if (o.cooldown_ms < 0.0 || o.cooldown_ms > 60000.0)
+    usage_error("--cooldown-ms takes 0 to 60000 milliseconds");
   for (int d : o.head_dims)
     if (o.hidden <= 0 || o.hidden % d != 0)
       usage_error("--hidden must be a positive multiple of every head dim");

@@ -234,13 +234,14 @@ constexpr double kBackwardFlopFactor = 2.5;
 // ---------------------------------------------------------------------------------------------
 // Timing.
 
-/// Times an operation with CUDA events on one stream: `warmup` untimed runs, then more untimed
-/// runs until about `warmup_ms` of GPU time has passed, then `iters` timed ones, all enqueued
-/// back to back. Before each run after the first `warmup` (outside the events) a buffer of twice
-/// the L2 size is overwritten, so that no timed run finds its inputs in L2 from the previous one
-/// and the time-based warm-up draws the power the timed runs will. The time-based warm-up brings
-/// each row to its own steady clock under the board's power limit, whatever ran before it. With a
-/// GpuClock, the SM clock and board power are read every 0.25 ms while the timed runs execute.
+/// Times an operation with CUDA events on one stream: after `cooldown_ms` of an idle GPU (when
+/// given), `warmup` untimed runs, then more untimed runs until about `warmup_ms` of GPU time has
+/// passed, then `iters` timed ones, all enqueued back to back. Before each run after the first
+/// `warmup` (outside the events) a buffer of twice the L2 size is overwritten, so that no timed run
+/// finds its inputs in L2 from the previous one and the time-based warm-up draws the power the
+/// timed runs will. The time-based warm-up brings each row to its own steady clock under the
+/// board's power limit, whatever ran before it. With a GpuClock, the SM clock and board power are
+/// read every 0.25 ms while the timed runs execute.
 class Timer {
  public:
   Timer(cudaStream_t stream, size_t l2_bytes, GpuClock const* clock = nullptr)
@@ -249,10 +250,14 @@ class Timer {
   }
 
   template <class Op>
-  Timing run(Op&& op, int warmup, int iters, double warmup_ms = 0.0) {
+  Timing run(Op&& op, int warmup, int iters, double warmup_ms = 0.0, double cooldown_ms = 0.0) {
     std::vector<cudaEvent_t> events(2 * static_cast<size_t>(iters));
     for (cudaEvent_t& e : events) SIGATTN_BENCH_CHECK_CUDA(cudaEventCreate(&e));
     Timing t;
+    if (cooldown_ms > 0.0) {  // the GPU idle for a while: the row starts from the idle clock
+      SIGATTN_BENCH_CHECK_CUDA(cudaStreamSynchronize(stream_));
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(cooldown_ms));
+    }
     for (int i = 0; i < warmup; ++i) op();
     t.warmup_runs = warmup;
     if (warmup_ms > 0.0) {

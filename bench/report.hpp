@@ -196,7 +196,8 @@ inline void write_json(std::string const& path, std::vector<Row> const& rows, Ru
         "\"flop_padded\": %s, \"status\": %s, \"note\": %s, \"ms_median\": %s, \"ms_min\": %s, "
         "\"ms_max\": %s, \"tflops_real\": %s, \"tflops_padded\": %s, \"efficiency\": %s, "
         "\"speedup_vs_baseline\": %s, \"rel_diff_vs_baseline\": %s, \"iters\": %d, "
-        "\"warmup\": %d, \"warmup_ms\": %s, \"warmup_runs\": %d, \"sm_mhz\": %s, "
+        "\"warmup\": %d, \"cooldown_ms\": %s, \"warmup_ms\": %s, \"warmup_runs\": %d, "
+        "\"sm_mhz\": %s, "
         "\"power_w\": %s, \"clock_samples\": %d, \"clock_event_reasons\": %s, "
         "\"device\": %s, \"commit\": %s, \"date\": %s}%s\n",
         json_string(config).c_str(), json_string(path_name(r.path)).c_str(),
@@ -212,8 +213,8 @@ inline void write_json(std::string const& path, std::vector<Row> const& rows, Ru
         json_number(ok ? r.time.max_ms : kNone).c_str(), json_number(r.tflops_real).c_str(),
         json_number(r.tflops_padded).c_str(), json_number(r.efficiency).c_str(),
         json_number(r.speedup).c_str(), json_number(r.rel_diff).c_str(), opts.iters, opts.warmup,
-        json_number(opts.warmup_ms).c_str(), ok ? r.time.warmup_runs : 0,
-        json_number(ok ? r.time.sm_mhz : kNone).c_str(),
+        json_number(opts.cooldown_ms).c_str(), json_number(opts.warmup_ms).c_str(),
+        ok ? r.time.warmup_runs : 0, json_number(ok ? r.time.sm_mhz : kNone).c_str(),
         json_number(ok ? r.time.power_w : kNone).c_str(), ok ? r.time.clock_samples : 0,
         json_string(hex(ok ? r.time.clock_reasons : 0)).c_str(), json_string(info.device).c_str(),
         json_string(info.commit).c_str(), json_string(info.date).c_str(),

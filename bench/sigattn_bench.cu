@@ -54,13 +54,15 @@ RunInfo print_header(int device, cudaDeviceProp const& prop, Options const& opts
       version_text(runtime).c_str(), version_text(driver).c_str(), info.commit.c_str(),
       info.date.c_str());
   std::printf(
-      "Timing: CUDA events, %d warm-up run(s) and about %.0f ms of flushed warm-up runs per row, "
+      "Timing: CUDA events; per row %.0f ms of an idle GPU, %d warm-up run(s) and about %.0f ms "
+      "of flushed warm-up runs, "
       "then median/min/max of %d runs with L2 flushed before each; SM MHz and W: NVML's SM clock "
       "and board power, means of readings during the timed runs (- where NVML is unavailable). "
       "%lld tokens per batch (B = tokens / S), hidden %d (Hq = Hkv = hidden / D), inputs "
       "N(0,1), bias -log(kv_len), scale 1/sqrt(D)%s%s%s. FLOP: forward 4*D*Hq*(unmasked "
       "scores), backward 2.5x.\n\n",
-      opts.warmup, opts.warmup_ms, opts.iters, static_cast<long long>(opts.tokens), opts.hidden,
+      opts.cooldown_ms, opts.warmup, opts.warmup_ms, opts.iters,
+      static_cast<long long>(opts.tokens), opts.hidden,
       opts.deterministic ? ", deterministic backward" : "",
       opts.fast_sigmoid ? ", the library's fast sigmoid (tanh.approx)" : "",
       opts.fwd_workspace ? "" : ", forward without a workspace (no split tail)");
@@ -165,7 +167,7 @@ void measure_library(Row& row, Context const& ctx) {
           std::exit(1);
         }
       },
-      ctx.opts.warmup, ctx.opts.iters, ctx.opts.warmup_ms);
+      ctx.opts.warmup, ctx.opts.iters, ctx.opts.warmup_ms, ctx.opts.cooldown_ms);
 }
 
 void measure_baseline(Row& row, Context const& ctx) {
@@ -179,12 +181,13 @@ void measure_baseline(Row& row, Context const& ctx) {
   }
   float scale = default_scale(row.shape.head_dim);
   if (forward) {
-    row.time = ctx.timer.run([&] { ctx.baseline.forward(ctx.lens, row.causal, scale); },
-                             ctx.opts.warmup, ctx.opts.iters, ctx.opts.warmup_ms);
+    row.time =
+        ctx.timer.run([&] { ctx.baseline.forward(ctx.lens, row.causal, scale); }, ctx.opts.warmup,
+                      ctx.opts.iters, ctx.opts.warmup_ms, ctx.opts.cooldown_ms);
   } else {
     ctx.baseline.forward(ctx.lens, row.causal, scale);  // the P the backward reuses
     row.time = ctx.timer.run([&] { ctx.baseline.backward(scale); }, ctx.opts.warmup, ctx.opts.iters,
-                             ctx.opts.warmup_ms);
+                             ctx.opts.warmup_ms, ctx.opts.cooldown_ms);
   }
 }
 
