@@ -3,8 +3,12 @@
 // checks each shape's O against the registry's. A tuning sweep, not a test: docs/tuning.md
 // records what it found. Built with -DSIGATTN_BUILD_TUNING=ON (off by default).
 //
-//   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--causal 0|1]
-//                     [--reverse]
+//   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--warmup-ms 300]
+//                     [--causal 0|1] [--reverse]
+//
+// --warmup-ms: as sigattn_bench's (bench/README.md, Timing): flushed warm-up runs for about that
+// long before each shape's timed runs, so that every shape is timed at its own steady clock under
+// the board's power limit rather than at the clock the shape before it left (0 turns it off).
 //
 // Prints a markdown table; progress goes to stderr. Exits 2 without a compute-capability-9.0
 // device, 1 when a shape's O differs from the registry's by more than 1e-2 (relative L2).
@@ -62,6 +66,7 @@ struct TuneOptions {
   std::vector<int> seqlens{1024, 4096, 16384};
   int iters = 10;
   int warmup = 2;
+  double warmup_ms = 300.0;
   bool causal = false;
   bool reverse = false;  // time the shapes in the reverse order (the machine's clocks drift)
 };
@@ -82,6 +87,12 @@ TuneOptions parse(int argc, char** argv) {
       o.iters = parse_list(value()).at(0);
     } else if (!std::strcmp(argv[i], "--warmup")) {
       o.warmup = std::atoi(value());
+    } else if (!std::strcmp(argv[i], "--warmup-ms")) {
+      o.warmup_ms = std::atof(value());
+      if (!(o.warmup_ms >= 0.0 && o.warmup_ms <= 60000.0)) {
+        std::fprintf(stderr, "sigattn_tune_sm90: --warmup-ms takes 0 to 60000 milliseconds\n");
+        std::exit(1);
+      }
     } else if (!std::strcmp(argv[i], "--causal")) {
       o.causal = std::atoi(value()) != 0;
     } else if (!std::strcmp(argv[i], "--reverse")) {
@@ -89,7 +100,7 @@ TuneOptions parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: sigattn_tune_sm90 [--seqlens LIST] [--iters N] [--warmup N] "
-                   "[--causal 0|1] [--reverse]\n");
+                   "[--warmup-ms MS] [--causal 0|1] [--reverse]\n");
       std::exit(1);
     }
   }
@@ -125,8 +136,9 @@ int main(int argc, char** argv) {
               git_commit().c_str());
   std::printf(
       "bf16, %s, 16384 tokens, hidden 2048, bias -log(kv_len); median of %d runs after %d "
-      "warm-up, L2 flushed before each. TFLOP/s on real tokens.\n\n",
-      opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup);
+      "warm-up runs and about %.0f ms of flushed ones, L2 flushed before each. TFLOP/s on real "
+      "tokens.\n\n",
+      opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup, opts.warmup_ms);
   std::printf(
       "| D | S | ragged | shape (q x kv x stages, O, reciprocal) | smem KB | ms | "
       "TFLOP/s real | vs registry | rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
@@ -182,7 +194,7 @@ int main(int argc, char** argv) {
         check(sigattn::forward(p, ws, stream), "registry forward");
         Timing const base =
             timer.run([&] { check(sigattn::forward(p, ws, stream), "registry forward"); },
-                      opts.warmup, opts.iters);
+                      opts.warmup, opts.iters, opts.warmup_ms);
         char const* ragged_text = ragged == Ragged::kDense ? "dense" : "uniform";
         std::printf("| %d | %d | %s | registry | - | %.3f | %.1f | 1.00 | - |\n", head_dim, seqlen,
                     ragged_text, base.median_ms, flop / base.median_ms * 1e-9);
@@ -199,7 +211,7 @@ int main(int argc, char** argv) {
               o.get(), o_ref.get(), elements, static_cast<double*>(scratch.get()), stream);
           Timing const t =
               timer.run([&] { check(var.launch(p, ws, device, stream, false), "variant forward"); },
-                        opts.warmup, opts.iters);
+                        opts.warmup, opts.iters, opts.warmup_ms);
           bool const bad = !(diff <= kDiffLimit);
           if (bad) status = 1;
           std::printf(
