@@ -251,6 +251,7 @@ class Timer {
 
   template <class Op>
   Timing run(Op&& op, int warmup, int iters, double warmup_ms = 0.0, double cooldown_ms = 0.0) {
+    if (iters < 1) fail(__FILE__, __LINE__, "Timer::run", "needs at least one timed run");
     std::vector<cudaEvent_t> events(2 * static_cast<size_t>(iters));
     for (cudaEvent_t& e : events) SIGATTN_BENCH_CHECK_CUDA(cudaEventCreate(&e));
     Timing t;
