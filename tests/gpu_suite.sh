@@ -311,7 +311,7 @@ step_profile() {
       --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
       --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
       "$exe" --path "$path" --dir "$dir" --hdim "${hdim:-128}" --seqlens 4096 --ragged dense \
-      --warmup 0 --iters 1 >>"$out" 2>&1 || rc=$?
+      --warmup 0 --warmup-ms 0 --iters 1 >>"$out" 2>&1 || rc=$?
   done
   note "profile: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)"); ncu.txt"
   return $rc
