@@ -241,7 +241,8 @@ constexpr double kBackwardFlopFactor = 2.5;
 /// finds its inputs in L2 from the previous one and the time-based warm-up draws the power the
 /// timed runs will. The time-based warm-up brings each row to its own steady clock under the
 /// board's power limit, whatever ran before it. With a GpuClock, the SM clock and board power are
-/// read every 0.25 ms while the timed runs execute.
+/// read about every 0.3 ms (a 0.25 ms pause and the reading) from the first timed run's start to
+/// the last one's end (the flushes between them included).
 class Timer {
  public:
   Timer(cudaStream_t stream, size_t l2_bytes, GpuClock const* clock = nullptr)
@@ -262,9 +263,10 @@ class Timer {
     for (int i = 0; i < warmup; ++i) op();
     t.warmup_runs = warmup;
     if (warmup_ms > 0.0) {
-      // One flushed run timed alone says how many fill warmup_ms (at most 100,000).
-      flush(0);
+      // One flushed run, the flush included, timed alone says how many fill warmup_ms (at most
+      // 100,000).
       SIGATTN_BENCH_CHECK_CUDA(cudaEventRecord(events[0], stream_));
+      flush(0);
       op();
       SIGATTN_BENCH_CHECK_CUDA(cudaEventRecord(events[1], stream_));
       SIGATTN_BENCH_CHECK_CUDA(cudaEventSynchronize(events[1]));
@@ -306,27 +308,29 @@ class Timer {
     SIGATTN_BENCH_CHECK_CUDA(cudaMemsetAsync(flush_.get(), i & 0xFF, flush_.bytes(), stream_));
   }
 
-  /// Waits for `first` (the warm-up still runs until then), then reads the clock every 0.25 ms
-  /// until `last` has completed.
+  /// Waits for `first` (the warm-up still runs until then), then reads the clock, pausing 0.25 ms
+  /// between readings, until `last` has completed.
   void sample_clock(cudaEvent_t first, cudaEvent_t last, Timing& t) const {
     if (clock_ == nullptr || !clock_->available()) return;
     auto pause = [] { std::this_thread::sleep_for(std::chrono::microseconds(250)); };
     while (cudaEventQuery(first) == cudaErrorNotReady) pause();
     double mhz = 0.0, mw = 0.0;
+    int power_samples = 0;
     while (cudaEventQuery(last) == cudaErrorNotReady) {
       ClockSample s;
       if (clock_->sample(s)) {
         ++t.clock_samples;
         mhz += s.sm_mhz;
-        mw += s.power_mw;
+        if (s.power_mw > 0) {
+          ++power_samples;
+          mw += s.power_mw;
+        }
         t.clock_reasons |= s.reasons;
       }
       pause();
     }
-    if (t.clock_samples > 0) {
-      t.sm_mhz = mhz / t.clock_samples;
-      t.power_w = mw / t.clock_samples / 1000.0;
-    }
+    if (t.clock_samples > 0) t.sm_mhz = mhz / t.clock_samples;
+    if (power_samples > 0) t.power_w = mw / power_samples / 1000.0;
   }
 
   cudaStream_t stream_;

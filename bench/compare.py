@@ -29,8 +29,8 @@ function. FLOP are counted on the real tokens (all tokens here): forward 4 * B *
 backward 2.5 times that, forward+backward 3.5 times. Times: CUDA events, a 256 MiB buffer
 overwritten before each timed run (L2 flushed), two warm-up runs, then flushed warm-up runs for
 about --warmup-ms (so that each method is timed at its own steady clock under the board's power
-limit, whatever ran before it), then the median of as many runs as fit in --rep-ms (at least 3). Memory: torch.cuda.max_memory_allocated() after
-reset_peak_memory_stats(), around one call; the tables show the peak minus what was allocated
+limit, whatever ran before it), then the median of as many runs as fit in --rep-ms (at least 3).
+Memory: torch.cuda.max_memory_allocated() after reset_peak_memory_stats(), around one call; the tables show the peak minus what was allocated
 before the call (inputs, dO and the flush buffer are excluded; the outputs, saved activations,
 gradients, workspaces and temporaries are in). Out-of-memory is caught and shown as OOM; a backend
 that refuses the shape is n/a. Output: markdown tables on stdout, progress on stderr, and with
@@ -79,7 +79,8 @@ def parse_args(argv=None):
     p.add_argument("--rep-ms", type=float, default=None, help="timing budget per row (default 100)")
     p.add_argument("--warmup-ms", type=float, default=None,
                    help="flushed warm-up runs for about this long before each row's timed runs "
-                        "(default 300; 100 with --quick; 0: two runs only)")
+                        "(default 300; 100 with --quick; 0: only the two warm-up runs and "
+                        "the one that sizes the timing)")
     p.add_argument("--triton-configs", type=int, default=2,
                    help="TritonSigmoid configs kept per kernel (0: its whole list)")
     p.add_argument("--plot", metavar="JSON",

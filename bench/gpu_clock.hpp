@@ -4,9 +4,10 @@
 // driver, a container without the library) every reading is simply absent.
 //
 // Why: on the H200 the heavier kernels reach the 700 W board limit and the SM clock drops from
-// 1980 MHz to 1500-1850 MHz within a fraction of a second (docs/performance.md, session 14). A
-// short row measured right after a long one runs at the clock the long one left, so its time
-// depends on the row before it. The per-row clock makes that visible.
+// 1980 MHz to about 1500-1850 MHz within a fraction of a second (docs/performance.md, session 14).
+// A short row measured right after a long one runs at the clock the long one left, so its time
+// depends on the row before it. The per-row clock makes that visible. The power NVML reports is an
+// average over its own window (about a second on this board), so it lags the load: a hint only.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -36,8 +37,12 @@ class GpuClock {
     clock_ = reinterpret_cast<int (*)(void*, int, unsigned*)>(
         dlsym(lib_, "nvmlDeviceGetClockInfo"));
     power_ = reinterpret_cast<int (*)(void*, unsigned*)>(dlsym(lib_, "nvmlDeviceGetPowerUsage"));
+    // The newer name first; drivers before it have only the older (same signature and bits).
     reasons_ = reinterpret_cast<int (*)(void*, unsigned long long*)>(
-        dlsym(lib_, "nvmlDeviceGetCurrentClocksThrottleReasons"));
+        dlsym(lib_, "nvmlDeviceGetCurrentClocksEventReasons"));
+    if (reasons_ == nullptr)
+      reasons_ = reinterpret_cast<int (*)(void*, unsigned long long*)>(
+          dlsym(lib_, "nvmlDeviceGetCurrentClocksThrottleReasons"));
     shutdown_ = reinterpret_cast<int (*)()>(dlsym(lib_, "nvmlShutdown"));
     char bus_id[32] = {};
     if (init == nullptr || by_bus == nullptr || clock_ == nullptr || shutdown_ == nullptr ||

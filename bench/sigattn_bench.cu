@@ -53,16 +53,19 @@ RunInfo print_header(int device, cudaDeviceProp const& prop, Options const& opts
       mem_clock_khz / 1000, prop.l2CacheSize >> 20, prop.totalGlobalMem / 1073741824.0,
       version_text(runtime).c_str(), version_text(driver).c_str(), info.commit.c_str(),
       info.date.c_str());
+  // Per row: an idle pause (--cooldown-ms), the counted warm-up, the time-based one.
+  std::string warm;
+  if (opts.cooldown_ms > 0.0) warm += fmt(opts.cooldown_ms, "%.0f") + " ms of an idle GPU, then ";
+  warm += std::to_string(opts.warmup) + " warm-up run(s)";
+  if (opts.warmup_ms > 0.0)
+    warm += " and flushed warm-up runs for about " + fmt(opts.warmup_ms, "%.0f") + " ms";
   std::printf(
-      "Timing: CUDA events; per row %.0f ms of an idle GPU, %d warm-up run(s) and about %.0f ms "
-      "of flushed warm-up runs, "
-      "then median/min/max of %d runs with L2 flushed before each; SM MHz and W: NVML's SM clock "
-      "and board power, means of readings during the timed runs (- where NVML is unavailable). "
-      "%lld tokens per batch (B = tokens / S), hidden %d (Hq = Hkv = hidden / D), inputs "
-      "N(0,1), bias -log(kv_len), scale 1/sqrt(D)%s%s%s. FLOP: forward 4*D*Hq*(unmasked "
-      "scores), backward 2.5x.\n\n",
-      opts.cooldown_ms, opts.warmup, opts.warmup_ms, opts.iters,
-      static_cast<long long>(opts.tokens), opts.hidden,
+      "Timing: CUDA events; per row %s, then median/min/max of %d runs with L2 flushed before "
+      "each; SM MHz and W: means of NVML's SM clock and board power (a lagging average) read "
+      "during the timed runs (- where NVML is unavailable). %lld tokens per batch (B = tokens / "
+      "S), hidden %d (Hq = Hkv = hidden / D), inputs N(0,1), bias -log(kv_len), scale "
+      "1/sqrt(D)%s%s%s. FLOP: forward 4*D*Hq*(unmasked scores), backward 2.5x.\n\n",
+      warm.c_str(), opts.iters, static_cast<long long>(opts.tokens), opts.hidden,
       opts.deterministic ? ", deterministic backward" : "",
       opts.fast_sigmoid ? ", the library's fast sigmoid (tanh.approx)" : "",
       opts.fwd_workspace ? "" : ", forward without a workspace (no split tail)");

@@ -88,8 +88,10 @@ TuneOptions parse(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--warmup")) {
       o.warmup = std::atoi(value());
     } else if (!std::strcmp(argv[i], "--warmup-ms")) {
-      o.warmup_ms = std::atof(value());
-      if (!(o.warmup_ms >= 0.0 && o.warmup_ms <= 60000.0)) {
+      char const* text = value();
+      char* end = nullptr;
+      o.warmup_ms = std::strtod(text, &end);
+      if (end == text || *end != '\0' || !(o.warmup_ms >= 0.0 && o.warmup_ms <= 60000.0)) {
         std::fprintf(stderr, "sigattn_tune_sm90: --warmup-ms takes 0 to 60000 milliseconds\n");
         std::exit(1);
       }
