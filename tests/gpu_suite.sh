@@ -12,7 +12,8 @@
 #   sanitize  compute-sanitizer memcheck + racecheck on each GPU test, cases tagged [small];
 #             LOGDIR/sanitizer.log
 #   bench     build/.../bench/sigattn_bench $SUITE_BENCH_ARGS (default --quick)
-#             --json LOGDIR/bench.json > LOGDIR/bench.md
+#             --json LOGDIR/bench.json > LOGDIR/bench.md; the summary gives the range of the
+#             rows' SM clocks (NVML, through the bench)
 #   profile   (not a default step) ncu on one launch of each kernel family (SUITE_PROFILE_RUNS,
 #             default "portable:fwd portable:bwd hopper:fwd hopper:bwd"; each may end in :D for
 #             the head dim, default 128), with the warp stall reasons; LOGDIR/ncu.txt
@@ -271,6 +272,16 @@ step_bench() {
   rm -f "$err"
   note "bench: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - start)) s;" \
     "bench.md, bench.json"
+  # The SM clock the rows ran at (NVML, per row; bench/README.md, Timing): the range says whether
+  # the rows were timed under the board's power limit.
+  if command -v python3 >/dev/null 2>&1 && [ -s "$LOGDIR/bench.json" ]; then
+    local clocks
+    clocks=$(python3 -c 'import json, sys
+mhz = [r["sm_mhz"] for r in json.load(open(sys.argv[1])) if r.get("sm_mhz")]
+print("SM clock %.0f-%.0f MHz over %d rows" % (min(mhz), max(mhz), len(mhz)) if mhz
+      else "no SM clock readings (NVML unavailable?)")' "$LOGDIR/bench.json" 2>/dev/null) &&
+      note "bench: $clocks"
+  fi
   return $rc
 }
 
