@@ -53,7 +53,7 @@ struct Options {
   int hidden = 2048;
   int iters = 20;
   int warmup = 3;
-  double warmup_ms = 300.0;  ///< then untimed runs for about this long (GPU time) per row
+  double warmup_ms = 1000.0;  ///< then untimed runs for about this long (GPU time) per row
   double cooldown_ms = 0.0;  ///< the GPU left idle this long before each row
   bool deterministic = false;
   bool fast_sigmoid = false;  ///< the library paths with SigmoidMode::kFast
@@ -77,7 +77,7 @@ inline char const* const kUsage =
     "  --warmup N       untimed runs before them (default: 3; 1 with --quick)\n"
     "  --warmup-ms MS   then more untimed runs (L2 flushed, as the timed ones) until about MS\n"
     "                   ms of GPU time have passed, so that each row is timed at its own steady\n"
-    "                   clock under the board's power limit (default: 300; 100 with --quick;\n"
+    "                   clock under the board's power limit (default: 1000; 100 with --quick;\n"
     "                   0 turns it off)\n"
     "  --cooldown-ms MS the GPU left idle for MS ms before each row (default: 0). With\n"
     "                   --warmup-ms 0, every row is timed from the idle clock: short rows at\n"

@@ -79,7 +79,7 @@ def parse_args(argv=None):
     p.add_argument("--rep-ms", type=float, default=None, help="timing budget per row (default 100)")
     p.add_argument("--warmup-ms", type=float, default=None,
                    help="flushed warm-up runs for about this long before each row's timed runs "
-                        "(default 300; 100 with --quick; 0: only the two warm-up runs and "
+                        "(default 1000; 100 with --quick; 0: only the two warm-up runs and "
                         "the one that sizes the timing)")
     p.add_argument("--triton-configs", type=int, default=2,
                    help="TritonSigmoid configs kept per kernel (0: its whole list)")
@@ -98,7 +98,7 @@ def parse_args(argv=None):
     if args.rep_ms is None:
         args.rep_ms = 50.0 if args.quick else 100.0
     if args.warmup_ms is None:
-        args.warmup_ms = 100.0 if args.quick else 300.0
+        args.warmup_ms = 100.0 if args.quick else 1000.0
     if not 0.0 <= args.warmup_ms <= 60000.0:
         p.error("--warmup-ms takes 0 to 60000 milliseconds")
     return args

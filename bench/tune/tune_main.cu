@@ -3,7 +3,7 @@
 // checks each shape's O against the registry's. A tuning sweep, not a test: docs/tuning.md
 // records what it found. Built with -DSIGATTN_BUILD_TUNING=ON (off by default).
 //
-//   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--warmup-ms 300]
+//   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--warmup-ms 1000]
 //                     [--causal 0|1] [--reverse]
 //
 // --warmup-ms: as sigattn_bench's (bench/README.md, Timing): flushed warm-up runs for about that
@@ -66,7 +66,7 @@ struct TuneOptions {
   std::vector<int> seqlens{1024, 4096, 16384};
   int iters = 10;
   int warmup = 2;
-  double warmup_ms = 300.0;
+  double warmup_ms = 1000.0;
   bool causal = false;
   bool reverse = false;  // time the shapes in the reverse order (the machine's clocks drift)
 };

@@ -22,7 +22,7 @@ TEST_CASE("bench options: timing defaults", "[bench]") {
   sigattn_bench::Options const o = parse({});
   CHECK(o.iters == 20);
   CHECK(o.warmup == 3);
-  CHECK(o.warmup_ms == 300.0);
+  CHECK(o.warmup_ms == 1000.0);
   CHECK(o.cooldown_ms == 0.0);
   CHECK(o.fwd_workspace);
 }
