@@ -63,9 +63,10 @@ struct FwdTraits {
   static constexpr bool kStagedO = PreferStagedO;
   // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
   // MUFU operations per score, 4 instructions) rather than on the FMA pipe (one, 8 or 9
-  // instructions, below): tile::apply_split. Measured (docs/tuning.md, session 8): D=64 3 of 8,
-  // D=128 4 of 8.
-  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 4);
+  // instructions, below): tile::apply_split. Measured (docs/tuning.md, sessions 8 and 15): D=64
+  // 3 of 8, D=128 6 of 8 (1.3% faster than 4 at the steady clock under the board's power
+  // limit).
+  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 6);
   // The FMA-pipe form of the other scores: at D=64 the short one (tile::Reciprocal::kFmaShort,
   // 8 instructions, relative error 3.6e-4), at D=128 the Newton one (9, 1.1e-4). Measured
   // (docs/tuning.md, session 9): this choice against the Newton form everywhere, D=64 +1.9%
