@@ -64,9 +64,9 @@ struct FwdTraits {
   // Of every 8 scores of a thread, how many take the accurate sigmoid's reciprocal on MUFU (two
   // MUFU operations per score, 4 instructions) rather than on the FMA pipe (one, 8 or 9
   // instructions, below): tile::apply_split. Measured (docs/tuning.md, sessions 8 and 15): D=64
-  // 3 of 8, D=128 6 of 8 (1.3% faster than 4 at the steady clock under the board's power
-  // limit).
-  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 6);
+  // 3 of 8; D=128 all 8 (at the steady clock under the board's power limit, +1.3% over 6 of 8,
+  // which was +1.3% over 4; a D=128 score's two MUFU operations take as long as its products).
+  static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 8);
   // The FMA-pipe form of the other scores: at D=64 the short one (tile::Reciprocal::kFmaShort,
   // 8 instructions, relative error 3.6e-4), at D=128 the Newton one (9, 1.1e-4). Measured
   // (docs/tuning.md, session 9): this choice against the Newton form everywhere, D=64 +1.9%
