@@ -68,7 +68,8 @@ struct FwdTraits {
   // which was +1.3% over 4; a D=128 score's two MUFU operations take as long as its products).
   static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 3 : 8);
   // The FMA-pipe form of the other scores: at D=64 the short one (tile::Reciprocal::kFmaShort,
-  // 8 instructions, relative error 3.6e-4), at D=128 the Newton one (9, 1.1e-4). Measured
+  // 8 instructions, relative error 3.6e-4), otherwise the Newton one (9, 1.1e-4; the registry's
+  // D=128 kernels have no FMA-pipe scores, shapes with an explicit MufuEighths may). Measured
   // (docs/tuning.md, session 9): this choice against the Newton form everywhere, D=64 +1.9%
   // (geomean of 12 rows); with the short form at D=128 too, D=128 measured -0.9%.
   static constexpr bool kShortFmaForm = HeadDim == 64;
