@@ -30,6 +30,8 @@ backward 2.5 times that, forward+backward 3.5 times. Times: CUDA events, a 256 M
 overwritten before each timed run (L2 flushed), two warm-up runs, then flushed warm-up runs for
 about --warmup-ms (so that each method is timed at its own steady clock under the board's power
 limit, whatever ran before it), then the median of as many runs as fit in --rep-ms (at least 3).
+SM clock: the mean of NVML readings every 5 ms during the timed runs (bench/nvml_clock.py; - where
+NVML is unavailable), in the JSON with the board power (a lagging average).
 Memory: torch.cuda.max_memory_allocated() after reset_peak_memory_stats(), around one call; the tables show the peak minus what was allocated
 before the call (inputs, dO and the flush buffer are excluded; the outputs, saved activations,
 gradients, workspaces and temporaries are in). Out-of-memory is caught and shown as OOM; a backend
@@ -54,6 +56,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nvml_clock import NvmlClock  # noqa: E402
 METHODS = ("sigattn", "sdpa-flash", "sdpa-cudnn", "eager-sigmoid", "triton-sigmoid")
 SIGMOID_METHODS = ("sigattn", "eager-sigmoid", "triton-sigmoid")
 
@@ -232,13 +236,15 @@ def main(argv=None):
 
     # --- Timing and memory -------------------------------------------------------------------
     flush = torch.empty(256 * 1024 * 1024, dtype=torch.uint8, device=dev)
+    clock = NvmlClock.for_torch_device(torch, dev)
 
     def cleanup():
         gc.collect()
         torch.cuda.empty_cache()
 
     def measure(fn, grads):
-        """(median, min, max ms, runs, peak bytes, bytes allocated before) of fn()."""
+        """(median, min, max ms, runs, peak bytes, bytes allocated before, mean SM MHz and W
+        during the timed runs) of fn()."""
         def reset():
             for t in grads:
                 t.grad = None
@@ -263,6 +269,7 @@ def main(argv=None):
         runs = int(min(100, max(3, args.rep_ms / estimate)))
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
                   for _ in range(runs)]
+        clock.start()
         for s, e in events:
             reset()
             flush.zero_()
@@ -270,6 +277,7 @@ def main(argv=None):
             fn()
             e.record()
         torch.cuda.synchronize()
+        mhz, watts = clock.stop()
         times = [s.elapsed_time(e) for s, e in events]
         reset()
         cleanup()
@@ -279,7 +287,7 @@ def main(argv=None):
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
         reset()
-        return statistics.median(times), min(times), max(times), runs, peak, base
+        return statistics.median(times), min(times), max(times), runs, peak, base, mhz, watts
 
     # --- The sweep ---------------------------------------------------------------------------
     props = torch.cuda.get_device_properties(dev)
@@ -361,10 +369,11 @@ def sweep(args, impls, methods, measure, cleanup, rows, save, dev, dtype):
 
                             def call():
                                 fn(qg, kg, vg).backward(dout)
-                        med, lo, hi, runs, peak, base = measure(call, grads)
+                        med, lo, hi, runs, peak, base, mhz, watts = measure(call, grads)
                         row.update(ms_median=med, ms_min=lo, ms_max=hi, runs=runs,
                                    tflops=flop / (med * 1e-3) / 1e12, peak_bytes=peak,
-                                   base_bytes=base, extra_bytes=peak - base)
+                                   base_bytes=base, extra_bytes=peak - base, sm_mhz=mhz,
+                                   watts=watts)
                         if direction == "fwd" and method in SIGMOID_METHODS:
                             with torch.no_grad():
                                 out = fn(q, k, v)
@@ -402,7 +411,8 @@ def _cell(row, value_key, fmt):
         return "-"
     if row["status"] != "ok":
         return row["status"]
-    return fmt(row[value_key])
+    value = row.get(value_key)
+    return "-" if value is None else fmt(value)
 
 
 def render_markdown(meta, rows, methods, args):
@@ -437,6 +447,10 @@ def render_markdown(meta, rows, methods, args):
         ("Forward, extra memory at peak (GiB)", "fwd", "extra_bytes", lambda x: f"{x / 2**30:.2f}"),
         ("Forward + backward, extra memory at peak (GiB)", "fwd+bwd", "extra_bytes",
          lambda x: f"{x / 2**30:.2f}"),
+        ("Forward, SM clock during the timed runs (MHz, NVML mean)", "fwd", "sm_mhz",
+         lambda x: f"{x:.0f}"),
+        ("Forward + backward, SM clock during the timed runs (MHz, NVML mean)", "fwd+bwd",
+         "sm_mhz", lambda x: f"{x:.0f}"),
     ]
     for title, direction, key, fmt in tables:
         lines.append("")
