@@ -87,6 +87,12 @@ struct Context {
   Tensors ref;          ///< the same inputs, the baseline's outputs
   int32_t const* lens;  ///< device int32[B]: q_len = kv_len per sequence
   double* scratch;      ///< two doubles for relative_l2_diff
+
+  /// One row's timing of `op` with the options' warm-up, runs and cooldown (Timer::run).
+  template <class Op>
+  Timing time(Op&& op) const {
+    return timer.run(op, opts.warmup, opts.iters, opts.warmup_ms, opts.cooldown_ms);
+  }
 };
 
 /// 1/sqrt(D), the library's default scale, passed explicitly to both the library and the baseline.
@@ -161,16 +167,14 @@ void measure_library(Row& row, Context const& ctx) {
   };
   if (!accept(call(), row)) return;
   SIGATTN_BENCH_CHECK_CUDA(cudaStreamSynchronize(ctx.stream));
-  row.time = ctx.timer.run(
-      [&] {
-        sigattn::Result result = call();
-        if (!result) {
-          std::fprintf(stderr, "\nsigattn_bench: a timed call failed: %s\n",
-                       sigattn::to_string(result));
-          std::exit(1);
-        }
-      },
-      ctx.opts.warmup, ctx.opts.iters, ctx.opts.warmup_ms, ctx.opts.cooldown_ms);
+  row.time = ctx.time([&] {
+    sigattn::Result result = call();
+    if (!result) {
+      std::fprintf(stderr, "\nsigattn_bench: a timed call failed: %s\n",
+                   sigattn::to_string(result));
+      std::exit(1);
+    }
+  });
 }
 
 void measure_baseline(Row& row, Context const& ctx) {
@@ -184,13 +188,10 @@ void measure_baseline(Row& row, Context const& ctx) {
   }
   float scale = default_scale(row.shape.head_dim);
   if (forward) {
-    row.time =
-        ctx.timer.run([&] { ctx.baseline.forward(ctx.lens, row.causal, scale); }, ctx.opts.warmup,
-                      ctx.opts.iters, ctx.opts.warmup_ms, ctx.opts.cooldown_ms);
+    row.time = ctx.time([&] { ctx.baseline.forward(ctx.lens, row.causal, scale); });
   } else {
     ctx.baseline.forward(ctx.lens, row.causal, scale);  // the P the backward reuses
-    row.time = ctx.timer.run([&] { ctx.baseline.backward(scale); }, ctx.opts.warmup, ctx.opts.iters,
-                             ctx.opts.warmup_ms, ctx.opts.cooldown_ms);
+    row.time = ctx.time([&] { ctx.baseline.backward(scale); });
   }
 }
 
