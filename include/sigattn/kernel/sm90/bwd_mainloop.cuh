@@ -328,11 +328,6 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // an Inf in K gives NaN in that key's dV, in V in its dK, in Q or dO in that query's dQ, where
   // the masked kernels gave finite values there.
   static_assert(MayMask || !kSplitPasses, "the kernel without masks is the fused pass's");
-  float acc_dk[kORegs];
-  float acc_dv[kORegs];
-  SIGATTN_PRAGMA_UNROLL
-  for (int i = 0; i < kORegs; ++i) acc_dk[i] = acc_dv[i] = 0.0f;
-
   char const* const k_rows_smem = smem.k() + consumer * 64 * 128;
   char const* const v_rows_smem = smem.v() + consumer * 64 * 128;
 
@@ -353,24 +348,132 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     }
   }
 
+  // Query tile it of stage s landed; in the tile that crosses q_len, Q's and dO's padded rows
+  // zeroed (they enter dK and dV along the reduction dimension; all consumers share the work,
+  // then every consumer's wgmma sees them).
+  auto wait_q_tile = [&](int it) {
+    int const s = it % kStages;
+    int const q0 = (m_begin + it % m_count) * kTileQ;
+    tile::mbarrier_wait(smem.full(s), static_cast<uint32_t>(it / kStages) & 1);
+    if (q0 + kTileQ > len.q_len) {
+      int const first = len.q_len - q0;
+      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(smem.q(s), first, consumer_thread);
+      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(smem.dout(s), first,
+                                                                 consumer_thread);
+      tile::fence_proxy_async_shared();
+      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+    }
+  };
+  // dQ piece (64 queries of block qb x 64 head-dim columns of block db) = dS K over all keys of
+  // dS^T buffer it % 2, one commit group.
+  auto issue_dq = [&](int it, float(&acc_dq)[32]) {
+    int const qb = consumer % Traits::kQBlocks;
+    int const db = consumer / Traits::kQBlocks;
+    char const* const a_base = smem.ds(it & 1) + qb * kTileKV * 128;
+    char const* const b_base = smem.k() + db * kTileKV * 128;
+    SIGATTN_PRAGMA_UNROLL
+    for (int i = 0; i < 32; ++i) acc_dq[i] = 0.0f;
+    tile::fence_registers(acc_dq);
+    tile::wgmma_fence();
+    SIGATTN_PRAGMA_UNROLL
+    for (int kk = 0; kk < kTileKV / 16; ++kk)
+      tile::Wgmma<Element, 64>::ss_mn(acc_dq, tile::n_major_desc<kTileKV>(a_base, kk),
+                                      tile::n_major_desc<kTileKV>(b_base, kk), kk > 0);
+    tile::wgmma_commit();
+  };
+  // The piece into staging buffer it % 2 (row = query of the tile, column = head-dim index),
+  // once the dQ warp's reductions of tile it - 2 have read it. Every row is written (rows past
+  // q_len hold exact zeros, see the top of the file). This thread's values: rows q_row and
+  // q_row + 8 (half), columns db * 64 + 8 j + 2 (lane % 4), i.e. column block 2 db + j / 4,
+  // 16-byte chunk 2 (j % 4) + (lane % 4) / 2 of the row, bytes 8 (lane % 2) of it. q_row % 8 ==
+  // lane / 4 for both halves, so the swizzled chunk is (2 (j % 4)) ^ (((lane / 2) % 2) ^ (lane /
+  // 4)): a warp's 8-byte stores cover 8 rows x 32 bytes over all 32 banks twice (2 wavefronts,
+  // the minimum). Then the writes are made visible to the dQ warp's tensor reductions (async
+  // proxy), and it may go.
+  auto stage_dq = [&](int it, float const(&acc_dq)[32]) {
+    int const qb = consumer % Traits::kQBlocks;
+    int const db = consumer / Traits::kQBlocks;
+    int const sb = it % Traits::kDqBuffers;
+    if (it >= Traits::kDqBuffers)
+      tile::mbarrier_wait(smem.dq_empty(sb),
+                          static_cast<uint32_t>(it / Traits::kDqBuffers - 1) & 1);
+    int const q_row = qb * 64 + warp_in_group * 16 + (lane >> 2);
+    uint32_t const dq_row = tile::shared_address(smem.dq(sb)) + db * 2 * Traits::kDqBlockBytes +
+                            q_row * 128 + (lane & 1) * 8;
+    uint32_t const chunk_xor = ((((lane >> 1) & 1) ^ (lane >> 2)) & 7) << 4;
+    SIGATTN_PRAGMA_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      SIGATTN_PRAGMA_UNROLL
+      for (int j = 0; j < 8; ++j)
+        tile::st_shared_f32x2(dq_row + (j / 4) * Traits::kDqBlockBytes + half * 8 * 128 +
+                                  (chunk_xor ^ ((j % 4) * 32)),
+                              acc_dq[4 * j + 2 * half], acc_dq[4 * j + 2 * half + 1]);
+    }
+    tile::fence_proxy_async_shared();
+    tile::named_barrier_arrive(BwdBarrier::kDqFull0 + sb, Traits::kConsumerThreads + 32);
+  };
+
+  // A consumer whose 64 keys all lie past kv_len (the second one in a key tile whose real keys
+  // end in its first half) has no dK, dV or dS of its own: it skips S^T, dP^T, the elementwise
+  // work, dV and dK, and takes only the steps that the others need from it, in the same order as
+  // a working consumer: its share of the zeroing of a query tile that crosses q_len (and that
+  // barrier), its dQ piece (dQ = dS K over all keys: its dS^T rows are zeros, written once into
+  // both buffers here) with the barrier before it and the staging after it, and the release of
+  // each Q/dO stage. The working consumers then run their products alone on the tensor cores. (In
+  // a loop and an epilogue of their own, so that the working consumers' code is as without it.)
+  // (Not in the D = 64 kernel with masks and dQ reductions: at its register limit, the extra path
+  // made ptxas spill 8 bytes in its loop.)
+  constexpr bool kIdlePath = kSplitPasses || !MayMask || !ComputeDq;
+  // (Broadcast from lane 0: a condition the compiler knows to be warp-uniform keeps the working
+  // consumers' wgmma descriptors in uniform registers after the branch.)
+  bool const idle = __shfl_sync(0xffffffffu, static_cast<int>(consumer * 64 >= kv_rows), 0) != 0;
+  if (kIdlePath && idle) {
+    if constexpr (ComputeDq) {
+      for (int buffer = 0; buffer < 2; ++buffer)
+        zero_tail_rows<kTileKV, kTileQ, 128>(smem.ds(buffer), consumer * 64, consumer_thread & 127);
+      tile::fence_proxy_async_shared();  // (ordered before the dQ products by the barrier below)
+    }
+    SIGATTN_PRAGMA_NO_UNROLL
+    for (int it = 0; it < iterations; ++it) {
+      wait_q_tile(it);
+      tile::mbarrier_arrive(smem.empty(it % kStages));  // nothing of this stage is read here
+      if constexpr (ComputeDq) {
+        // Every consumer's dS^T rows are written before any consumer reads all keys of them.
+        tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+        float acc_dq[32];
+        issue_dq(it, acc_dq);
+        tile::wgmma_wait<0>();
+        tile::fence_registers(acc_dq);
+        stage_dq(it, acc_dq);
+      }
+    }
+    // Its epilogue: the barrier that orders every consumer's last dQ product (which reads all
+    // rows of K) before the working consumers stage dK and dV through K and V, then its rows of
+    // dK and dV, all past kv_len, as zeros (its accumulators were never needed).
+    tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+    using RowLayout = tile::SwizzledTile<64, kHeadDim>;  // row/chunk arithmetic only
+    int const first = consumer * 64;
+    tile::store_zero_rows<RowLayout, 128>(dk_tile() + first * bp.dk_stride.token,
+                                          bp.dk_stride.token, tile_rows - first,
+                                          consumer_thread & 127);
+    tile::store_zero_rows<RowLayout, 128>(dv_tile() + first * bp.dv_stride.token,
+                                          bp.dv_stride.token, tile_rows - first,
+                                          consumer_thread & 127);
+    return;
+  }
+
+  float acc_dk[kORegs];
+  float acc_dv[kORegs];
+  SIGATTN_PRAGMA_UNROLL
+  for (int i = 0; i < kORegs; ++i) acc_dk[i] = acc_dv[i] = 0.0f;
   SIGATTN_PRAGMA_NO_UNROLL
   for (int it = 0; it < iterations; ++it) {
     int const s = it % kStages;
-    uint32_t const parity = (it / kStages) & 1;
     int const q0 = (m_begin + it % m_count) * kTileQ;
     char* const q_smem = smem.q(s);
     char* const do_smem = smem.dout(s);
 
-    tile::mbarrier_wait(smem.full(s), parity);
-    if (q0 + kTileQ > len.q_len) {
-      // The query tile that crosses q_len: zero Q's and dO's padded rows (they enter dK and dV
-      // along the reduction dimension), then let every consumer's wgmma see them.
-      int const first = len.q_len - q0;
-      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(q_smem, first, consumer_thread);
-      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(do_smem, first, consumer_thread);
-      tile::fence_proxy_async_shared();
-      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
-    }
+    wait_q_tile(it);
 
     // S^T = K Q^T and dP^T = V dO^T, two commit groups.
     float acc_s[kSRegs];
@@ -583,25 +686,10 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
 
     if constexpr (ComputeDq) {
-      char* const ds_smem = smem.ds(it & 1);
       // Every consumer's dS^T rows are written before any consumer reads all keys of them.
       tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
-
-      // dQ piece (64 queries of block qb x 64 head-dim columns of block db) = dS K over all keys.
-      int const qb = consumer % Traits::kQBlocks;
-      int const db = consumer / Traits::kQBlocks;
-      char const* const a_base = ds_smem + qb * kTileKV * 128;
-      char const* const b_base = smem.k() + db * kTileKV * 128;
       float acc_dq[32];
-      SIGATTN_PRAGMA_UNROLL
-      for (int i = 0; i < 32; ++i) acc_dq[i] = 0.0f;
-      tile::fence_registers(acc_dq);
-      tile::wgmma_fence();
-      SIGATTN_PRAGMA_UNROLL
-      for (int kk = 0; kk < kTileKV / 16; ++kk)
-        tile::Wgmma<Element, 64>::ss_mn(acc_dq, tile::n_major_desc<kTileKV>(a_base, kk),
-                                        tile::n_major_desc<kTileKV>(b_base, kk), kk > 0);
-      tile::wgmma_commit();
+      issue_dq(it, acc_dq);
 
       tile::wgmma_wait<1>();  // dV and dK done (all but the dQ group): the Q/dO stage is free
       tile::fence_registers(acc_dv);
@@ -609,33 +697,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::mbarrier_arrive(smem.empty(s));
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dq);
-
-      // The piece into staging buffer it % 2 (row = query of the tile, column = head-dim index),
-      // once the dQ warp's reductions of tile it - 2 have read it. Every row is written (rows
-      // past q_len hold exact zeros, see the top of the file). This thread's values: rows q_row
-      // and q_row + 8 (half), columns db * 64 + 8 j + 2 (lane % 4), i.e. column block
-      // 2 db + j / 4, 16-byte chunk 2 (j % 4) + (lane % 4) / 2 of the row, bytes 8 (lane % 2) of
-      // it. q_row % 8 == lane / 4 for both halves, so the swizzled chunk is
-      // (2 (j % 4)) ^ (((lane / 2) % 2) ^ (lane / 4)): a warp's 8-byte stores cover 8 rows x 32
-      // bytes over all 32 banks twice (2 wavefronts, the minimum).
-      int const sb = it % Traits::kDqBuffers;
-      if (it >= Traits::kDqBuffers)
-        tile::mbarrier_wait(smem.dq_empty(sb),
-                            static_cast<uint32_t>(it / Traits::kDqBuffers - 1) & 1);
-      int const q_row = qb * 64 + warp_in_group * 16 + (lane >> 2);
-      uint32_t const dq_row = tile::shared_address(smem.dq(sb)) +
-                              db * 2 * Traits::kDqBlockBytes + q_row * 128 + (lane & 1) * 8;
-      uint32_t const chunk_xor = ((((lane >> 1) & 1) ^ (lane >> 2)) & 7) << 4;
-      SIGATTN_PRAGMA_UNROLL
-      for (int half = 0; half < 2; ++half)
-        SIGATTN_PRAGMA_UNROLL
-        for (int j = 0; j < 8; ++j)
-          tile::st_shared_f32x2(dq_row + (j / 4) * Traits::kDqBlockBytes + half * 8 * 128 +
-                                    (chunk_xor ^ ((j % 4) * 32)),
-                                acc_dq[4 * j + 2 * half], acc_dq[4 * j + 2 * half + 1]);
-      // The writes are visible to the dQ warp's tensor reductions (async proxy), then it may go.
-      tile::fence_proxy_async_shared();
-      tile::named_barrier_arrive(BwdBarrier::kDqFull0 + sb, Traits::kConsumerThreads + 32);
+      stage_dq(it, acc_dq);
     } else {
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dv);
