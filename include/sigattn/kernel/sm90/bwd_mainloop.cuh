@@ -328,6 +328,11 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // an Inf in K gives NaN in that key's dV, in V in its dK, in Q or dO in that query's dQ, where
   // the masked kernels gave finite values there.
   static_assert(MayMask || !kSplitPasses, "the kernel without masks is the fused pass's");
+  float acc_dk[kORegs];
+  float acc_dv[kORegs];
+  SIGATTN_PRAGMA_UNROLL
+  for (int i = 0; i < kORegs; ++i) acc_dk[i] = acc_dv[i] = 0.0f;
+
   char const* const k_rows_smem = smem.k() + consumer * 64 * 128;
   char const* const v_rows_smem = smem.v() + consumer * 64 * 128;
 
@@ -421,9 +426,11 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // both buffers here) with the barrier before it and the staging after it, and the release of
   // each Q/dO stage. The working consumers then run their products alone on the tensor cores. (In
   // a loop and an epilogue of their own, so that the working consumers' code is as without it.)
-  // (Not in the D = 64 kernel with masks and dQ reductions: at its register limit, the extra path
-  // made ptxas spill 8 bytes in its loop.)
-  constexpr bool kIdlePath = kSplitPasses || !MayMask || !ComputeDq;
+  // Only in the kernels with 64-query tiles (D = 128). In the D = 64 kernel with masks and dQ
+  // reductions, at its register limit, the extra path made ptxas spill 8 bytes in its loop; in the
+  // D = 64 kernel without masks it cost 3-6% on every non-causal row, dense ones included, where no
+  // consumer is ever idle (docs/performance.md, session 17).
+  constexpr bool kIdlePath = kSplitPasses;
   // (Broadcast from lane 0: a condition the compiler knows to be warp-uniform keeps the working
   // consumers' wgmma descriptors in uniform registers after the branch.)
   bool const idle = __shfl_sync(0xffffffffu, static_cast<int>(consumer * 64 >= kv_rows), 0) != 0;
@@ -462,10 +469,6 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     return;
   }
 
-  float acc_dk[kORegs];
-  float acc_dv[kORegs];
-  SIGATTN_PRAGMA_UNROLL
-  for (int i = 0; i < kORegs; ++i) acc_dk[i] = acc_dv[i] = 0.0f;
   SIGATTN_PRAGMA_NO_UNROLL
   for (int it = 0; it < iterations; ++it) {
     int const s = it % kStages;
