@@ -48,6 +48,11 @@ CATCH2_ROOT=/tmp/catch2
 export PATH="/usr/local/cuda/bin:/usr/local/cuda/compute-sanitizer:$PATH"
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${SIGATTN_COMMIT:-unknown}")
+# A tree whose tracked files differ from HEAD is reported as such: the binaries are of those files.
+if git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null 2>&1 &&
+  ! git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null; then
+  COMMIT="$COMMIT+modified"
+fi
 export SIGATTN_COMMIT="$COMMIT"
 failed=()
 summary=()
