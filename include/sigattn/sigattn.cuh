@@ -59,7 +59,9 @@ inline Result run_forward(FwdParams const& p, void* workspace, int device, cudaS
   if (Result r = device_cc(device, &cc); !r) return r;
   auto launch = [&](Path path) -> Result {
     int row = -1;
-    if (Result r = select_config(Direction::kForward, p.head_dim, p.dtype, path, cc, &row); !r)
+    if (Result r = select_config(Direction::kForward, p.head_dim, p.dtype, p.max_q_len,
+                                 p.causal != Causal::kNone, path, cc, &row);
+        !r)
       return r;
     return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
       constexpr size_t kRow = decltype(index)::value;
@@ -97,7 +99,9 @@ inline Result run_backward(BwdParams const& p, void* workspace, int device, cuda
   FwdParams const& f = p.fwd;
   auto launch = [&](Path path) -> Result {
     int row = -1;
-    if (Result r = select_config(Direction::kBackward, f.head_dim, f.dtype, path, cc, &row); !r)
+    if (Result r = select_config(Direction::kBackward, f.head_dim, f.dtype, f.max_q_len,
+                                 f.causal != Causal::kNone, path, cc, &row);
+        !r)
       return r;
     return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
       constexpr size_t kRow = decltype(index)::value;

@@ -25,17 +25,28 @@ struct Choice {
   Path path;
 };
 
-Choice choose(Direction dir, int head_dim, DType dtype, Path path, int cc) {
+/// The row select_config picks, or -1 (and the status) when it picks none.
+int choose_row(Direction dir, int head_dim, DType dtype, int max_q_len, bool causal, Path path,
+               int cc, Status* status) {
   int row = -1;
-  sigattn::Result const r = select_config(dir, head_dim, dtype, path, cc, &row);
-  if (r.status != Status::kSuccess) return {r.status, Path::kAuto};
+  sigattn::Result const r = select_config(dir, head_dim, dtype, max_q_len, causal, path, cc, &row);
+  *status = r.status;
+  if (r.status != Status::kSuccess) return -1;
   REQUIRE(row >= 0);
   REQUIRE(static_cast<size_t>(row) < sigattn::kNumKernelConfigs);
   auto const& c = kKernelConfigs[row];
   CHECK(c.direction == dir);
   CHECK(c.head_dim == head_dim);
   CHECK(c.dtype == dtype);
-  return {r.status, c.path};
+  CHECK(c.min_max_q_len <= max_q_len);
+  CHECK(!(causal && c.non_causal_only));
+  return row;
+}
+
+Choice choose(Direction dir, int head_dim, DType dtype, Path path, int cc, int max_q_len = 1024) {
+  Status status = Status::kSuccess;
+  int const row = choose_row(dir, head_dim, dtype, max_q_len, false, path, cc, &status);
+  return {status, row < 0 ? Path::kAuto : kKernelConfigs[row].path};
 }
 
 }  // namespace
@@ -82,5 +93,57 @@ TEST_CASE("dispatch: kAuto takes the Hopper rows on 9.0 only, the portable ones 
               (kHopperBuilt ? Status::kErrorArchMismatch : Status::kErrorNotSupported));
       }
     }
+  }
+}
+
+TEST_CASE("dispatch: a row for long calls takes them from its min_max_q_len on, and only them",
+          "[dispatch]") {
+  bool any_long_row = false;
+  for (size_t i = 0; i < sigattn::kNumKernelConfigs; ++i) {
+    auto const& c = kKernelConfigs[i];
+    if (c.min_max_q_len <= 0 || !sigattn::is_enabled(c)) continue;
+    any_long_row = true;
+    INFO("row " << i << ": D = " << c.head_dim << ", from max_q_len " << c.min_max_q_len
+                << (c.non_causal_only ? ", non-causal only" : ""));
+    int const cc = c.min_cc;
+    Status status = Status::kSuccess;
+    // From its threshold on (and far beyond it) the dispatcher picks this row...
+    for (int len : {c.min_max_q_len, c.min_max_q_len + 1, 4 * c.min_max_q_len}) {
+      for (Path path : {c.path, Path::kAuto}) {
+        CHECK(choose_row(c.direction, c.head_dim, c.dtype, len, false, path, cc, &status) ==
+              static_cast<int>(i));
+        // ...for causal calls too, unless it is for non-causal calls only.
+        int const causal_row =
+            choose_row(c.direction, c.head_dim, c.dtype, len, true, path, cc, &status);
+        CHECK((causal_row == static_cast<int>(i)) == !c.non_causal_only);
+      }
+    }
+    // Below it a general row of the same key (tile_q differs, so the two are told apart).
+    for (int len : {1, c.min_max_q_len - 1}) {
+      for (bool causal : {false, true}) {
+        int const row =
+            choose_row(c.direction, c.head_dim, c.dtype, len, causal, c.path, cc, &status);
+        REQUIRE(status == Status::kSuccess);
+        CHECK(row != static_cast<int>(i));
+        CHECK(kKernelConfigs[row].min_max_q_len == 0);
+        CHECK(kKernelConfigs[row].path == c.path);
+      }
+    }
+  }
+  // The Hopper build has one: the D=128 forward's 192 x 64 rows, for non-causal calls.
+  if (kHopperBuilt) {
+    CHECK(any_long_row);
+    Status status = Status::kSuccess;
+    auto tile_q = [&](Direction dir, int len, bool causal) {
+      int const r = choose_row(dir, 128, DType::kBF16, len, causal, Path::kAuto, 90, &status);
+      REQUIRE(r >= 0);
+      return kKernelConfigs[r].tile.tile_q;
+    };
+    CHECK(tile_q(Direction::kForward, 16384, false) == 192);
+    CHECK(tile_q(Direction::kForward, 12288, false) == 192);
+    CHECK(tile_q(Direction::kForward, 8192, false) == 128);
+    CHECK(tile_q(Direction::kForward, 16384, true) == 128);
+    // The backward has no such row: the same row at every length.
+    CHECK(tile_q(Direction::kBackward, 1024, false) == tile_q(Direction::kBackward, 16384, false));
   }
 }

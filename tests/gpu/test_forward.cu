@@ -840,3 +840,45 @@ TEST_CASE("forward: the workspace argument", "[forward][small][split]") {
     CHECK(workspace_bytes(portable) == 0);
   }
 }
+
+// A row that serves long calls only (registry.hpp: min_max_q_len) is reached through the
+// dispatcher from its general row's key: its calls against the naive reference (lengths full,
+// ragged, mostly padding; causal and not), and the workspace sized for its tiles.
+TEST_CASE("forward: a row for long calls, through the dispatcher", "[forward][long]") {
+  for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
+    for (KernelConfig const& l : kKernelConfigs) {
+      if (l.direction != c.direction || l.path != c.path || l.head_dim != c.head_dim ||
+          l.dtype != c.dtype || l.min_max_q_len <= 0 || !is_enabled(l))
+        continue;
+      int const len = l.min_max_q_len;
+      struct Case {
+        std::vector<int32_t> lens;
+        Causal causal;
+      };
+      for (Case const& k :
+           {Case{{len, len - 1001}, Causal::kNone}, Case{{len - 3, 700}, Causal::kTopLeft},
+            Case{{300, 0}, Causal::kNone}}) {
+        ProblemSpec s = base_spec(c);
+        s.batch = 2;
+        s.num_heads = 2;
+        s.num_kv_heads = 1;
+        s.max_q_len = s.max_kv_len = len;
+        s.q_lens = s.kv_lens = k.lens;
+        s.causal = k.causal;
+        s.seed = next_seed();
+        INFO(s.describe());
+        DeviceProblem prob(s);
+        if (k.causal == Causal::kNone) {
+          // The split tail's slots (one per CTA, TileQ x D floats) are the long row's tiles,
+          // larger than the general row's.
+          FwdParams shorter = prob.params();
+          shorter.max_q_len = len - 1;
+          CHECK(workspace_bytes(prob.params()) - workspace_bytes(shorter) ==
+                size_t{4} * kernel::sm90::kMaxSplitCtas * c.head_dim *
+                    (l.tile.tile_q - c.tile.tile_q));
+        }
+        check_against_naive(prob, run_forward(prob), c);
+      }
+    }
+  }
+}

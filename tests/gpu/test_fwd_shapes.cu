@@ -1,9 +1,11 @@
-// Hopper forward shapes that no registry row names, as bench/tune times them: O stored straight
-// from the accumulator fragment (FwdTraits<..., PreferStagedO = false>), 160- and 176-key tiles
-// (the N = 160 / 176 wgmma wrappers), and tiles with one Q buffer (no room for two beside the
-// stages: O staged in that buffer or stored from registers), against
-// the fp64 CPU reference on the length cases of test_forward. Runs on compute capability 9.0 only
-// (elsewhere it warns and checks nothing).
+// Hopper forward shapes launched directly, against the fp64 CPU reference on the length cases of
+// test_forward: those that no registry row names, as bench/tune times them (O stored straight
+// from the accumulator fragment, FwdTraits<..., PreferStagedO = false>; 160- and 176-key tiles,
+// the N = 160 / 176 wgmma wrappers; tiles with one Q buffer, no room for two beside the stages: O
+// staged in that buffer or stored from registers), and the D = 128 row that the dispatcher takes
+// only for non-causal calls from a max_q_len of 12288 on (192 x 64 x 3), here at short lengths,
+// causal too, and with both sigmoids.
+// Runs on compute capability 9.0 only (elsewhere it warns and checks nothing).
 #include <catch2/catch.hpp>
 #include <sigattn/sigattn.cuh>
 #include <vector>
@@ -20,17 +22,36 @@ using namespace sigattn::test;
 
 namespace {
 
+/// Whether the registry has a bf16 Hopper forward row of this head dim, tile and threshold.
+constexpr bool has_forward_row(int head_dim, int tile_q, int tile_kv, int stages, int min_len) {
+  for (KernelConfig const& c : kKernelConfigs)
+    if (c.direction == Direction::kForward && c.path == Path::kHopper && c.dtype == DType::kBF16 &&
+        c.head_dim == head_dim && c.tile.tile_q == tile_q && c.tile.tile_kv == tile_kv &&
+        c.tile.stages == stages && c.min_max_q_len == min_len)
+      return true;
+  return false;
+}
+
 using Launch = Result (*)(FwdParams const&, void*, int, cudaStream_t, bool);
 
-/// One shape against the fp64 reference (gpu_test.cuh), launched through `launch` with the
-/// workspace of the registry's rows (the same 128-row tiles at D = 128), so that a non-causal case
-/// long enough for the split tail to pay (the last one below) takes it.
-void check_shape(Launch launch, ProblemSpec const& spec) {
+/// The split tail's workspace for the shape `Traits`: the flags and a TileQ x D fp32 slot for each
+/// of up to kMaxSplitCtas CTAs (launch_sm90_fwd_traits). At short lengths workspace_bytes() sizes
+/// it for the general row's 128-row tiles, too small for 192-row ones.
+template <class Traits>
+constexpr size_t split_workspace_bytes() {
+  return detail::kFwdSplitFlagBytes +
+         size_t{kernel::sm90::kMaxSplitCtas} * Traits::kTileQ * Traits::kHeadDim * sizeof(float);
+}
+
+/// One shape against the fp64 reference (gpu_test.cuh), launched through `launch` with a workspace
+/// of `workspace` bytes, so that a non-causal case long enough for the split tail to pay (the last
+/// one below) takes it.
+void check_shape(Launch launch, size_t workspace_size, ProblemSpec const& spec) {
   check_forward_against_fp64(spec, rel_l2_tolerance(spec.dtype), [&](DeviceProblem& prob) {
     int device = 0;
     SIGATTN_TEST_CUDA(cudaGetDevice(&device));
     Stream stream;
-    DeviceBuffer workspace(workspace_bytes(prob.params()));
+    DeviceBuffer workspace(workspace_size);
     Result r = launch(prob.params(), workspace.get(), device, stream.s, false);
     INFO("launch: " << to_string(r));
     REQUIRE(r);
@@ -52,17 +73,27 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
     char const* name;
     Launch launch;
     bool staged_o;
+    bool fast_sigmoid_too;
+    size_t workspace;
   };
   using DirectO = FwdTraits<128, __nv_bfloat16, 128, 128, 2, false>;
   using Keys160 = FwdTraits<128, __nv_bfloat16, 128, 160, 2>;
   using Keys176 = FwdTraits<128, __nv_bfloat16, 128, 176, 2>;
   using Keys176DirectO = FwdTraits<128, __nv_bfloat16, 128, 176, 2, false>;
+  using LongRow = FwdTraits<128, __nv_bfloat16, 192, 64, 3>;
+  static_assert(has_forward_row(128, LongRow::kTileQ, LongRow::kTileKV, 3, 12288),
+                "the registry's D = 128 row for long calls");
   Shape const shapes[] = {
-      {"128 x 128, O from registers", &detail::launch_sm90_fwd_traits<DirectO>, DirectO::kStagedO},
-      {"128 x 160", &detail::launch_sm90_fwd_traits<Keys160>, Keys160::kStagedO},
-      {"128 x 176", &detail::launch_sm90_fwd_traits<Keys176>, Keys176::kStagedO},
+      {"128 x 128, O from registers", &detail::launch_sm90_fwd_traits<DirectO>, DirectO::kStagedO,
+       false, split_workspace_bytes<DirectO>()},
+      {"128 x 160", &detail::launch_sm90_fwd_traits<Keys160>, Keys160::kStagedO, false,
+       split_workspace_bytes<Keys160>()},
+      {"128 x 176", &detail::launch_sm90_fwd_traits<Keys176>, Keys176::kStagedO, false,
+       split_workspace_bytes<Keys176>()},
       {"128 x 176, O from registers", &detail::launch_sm90_fwd_traits<Keys176DirectO>,
-       Keys176DirectO::kStagedO},
+       Keys176DirectO::kStagedO, false, split_workspace_bytes<Keys176DirectO>()},
+      {"192 x 64 x 3 (the row for max_q_len >= 12288)", &detail::launch_sm90_fwd_traits<LongRow>,
+       LongRow::kStagedO, true, split_workspace_bytes<LongRow>()},
   };
   static_assert(DirectO::kQBuffers == 2 && !DirectO::kStagedO,
                 "two Q buffers, O from registers");
@@ -79,30 +110,37 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
     s.num_heads = s.num_kv_heads = 2;
     s.max_q_len = s.max_kv_len = 300;
     s.q_lens = s.kv_lens = {300, 173, 1};  // ragged, one of length 1
-    check_shape(shape.launch, s);
+    check_shape(shape.launch, shape.workspace, s);
 
     s.batch = 4;  // around the tiles: 128 / 160 / 176 keys, 64 / 128 query rows
     s.max_q_len = s.max_kv_len = 400;
     s.q_lens = {64, 129, 177, 400};
     s.kv_lens = {159, 161, 175, 352};
-    check_shape(shape.launch, s);
+    check_shape(shape.launch, shape.workspace, s);
 
     s.batch = 2;
     s.max_q_len = 130;  // Sq != Skv, no queries in one entry, no keys in the other
     s.max_kv_len = 257;
     s.q_lens = {0, 130};
     s.kv_lens = {77, 0};
-    check_shape(shape.launch, s);
+    check_shape(shape.launch, shape.workspace, s);
 
     s.q_lens = {100, 130};  // causal, bottom-right
     s.kv_lens = {257, 31};
     s.causal = Causal::kBottomRight;
-    check_shape(shape.launch, s);
+    check_shape(shape.launch, shape.workspace, s);
+    s.causal = Causal::kTopLeft;
+    check_shape(shape.launch, shape.workspace, s);
     s.causal = Causal::kNone;
+    if (shape.fast_sigmoid_too) {
+      s.sigmoid = SigmoidMode::kFast;
+      check_shape(shape.launch, shape.workspace, s);
+      s.sigmoid = SigmoidMode::kAccurate;
+    }
 
     s.num_heads = 4;  // GQA: two query heads per kv head
     s.num_kv_heads = 2;
-    check_shape(shape.launch, s);
+    check_shape(shape.launch, shape.workspace, s);
 
     // One sequence of 2048: 16 tiles of 13-16 key tiles, each cut over several CTAs by the split
     // tail (writer pieces with O from registers or with one Q buffer: only these shapes have
@@ -111,7 +149,7 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
     s.max_q_len = s.max_kv_len = 2048;
     s.q_lens.clear();
     s.kv_lens.clear();
-    check_shape(shape.launch, s);
+    check_shape(shape.launch, shape.workspace, s);
   }
 #else
   WARN("built without sm_90a code: the Hopper shapes are not checked");

@@ -1,8 +1,9 @@
 // Runtime values -> registry row -> compile-time kernel. A row is chosen from kKernelConfigs by
-// direction, head dim, dtype, requested path and the device's compute capability; the launcher of
-// that row is then instantiated with the row's constants. Nothing falls through to a "nearest"
-// config: an unmatched request returns kErrorNotSupported (or kErrorArchMismatch when a row exists
-// but the device is too old for it).
+// direction, head dim, dtype, max_q_len, causal mask, requested path and the device's compute
+// capability (the first row that matches, so a row for some calls only, long non-causal ones for
+// example, comes before its general row); the launcher of that row is then instantiated with the
+// row's constants. Nothing falls through to a "nearest" config: an unmatched request returns
+// kErrorNotSupported (or kErrorArchMismatch when a row exists but the device is too old for it).
 #pragma once
 
 #include <cstddef>
@@ -24,12 +25,15 @@ struct ConfigQuery {
   Direction direction;
   int head_dim;
   DType dtype;
+  int max_q_len;
+  bool causal;
   Path path;  // kPortable or kHopper, never kAuto here
 };
 
 constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
   return c.direction == q.direction && c.head_dim == q.head_dim && c.dtype == q.dtype &&
-         c.path == q.path && is_enabled(c);
+         q.max_q_len >= c.min_max_q_len && !(q.causal && c.non_causal_only) && c.path == q.path &&
+         is_enabled(c);
 }
 
 /// Index of the first row matching `q` that runs on `cc`, or -1; `exists` reports whether any row
@@ -46,14 +50,15 @@ inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
 }
 
 /// Picks the row for a request, resolving Path::kAuto to the fastest path the device runs.
-inline Result select_config(Direction dir, int head_dim, DType dtype, Path path, int cc,
-                            int* row) {
+inline Result select_config(Direction dir, int head_dim, DType dtype, int max_q_len, bool causal,
+                            Path path, int cc, int* row) {
   bool any_exists = false;
   Path const order[2] = {Path::kHopper, Path::kPortable};
   for (Path candidate : order) {
     if (path != Path::kAuto && path != candidate) continue;
     bool exists = false;
-    int r = find_config(ConfigQuery{dir, head_dim, dtype, candidate}, cc, &exists);
+    int r =
+        find_config(ConfigQuery{dir, head_dim, dtype, max_q_len, causal, candidate}, cc, &exists);
     any_exists = any_exists || exists;
     if (r >= 0) {
       *row = r;
