@@ -841,9 +841,11 @@ TEST_CASE("forward: the workspace argument", "[forward][small][split]") {
   }
 }
 
-// A row that serves long calls only (registry.hpp: min_max_q_len) is reached through the
-// dispatcher from its general row's key: its calls against the naive reference (lengths full,
-// ragged, mostly padding; causal and not), and the workspace sized for its tiles.
+// A row that serves some calls only (registry.hpp: min_max_q_len, non_causal_only) is reached
+// through the dispatcher from its general row's key: its calls against the naive reference
+// (lengths full, ragged, mostly padding; causal too unless it serves non-causal calls only). The
+// workspace is sized for the largest row of the key whatever max_q_len is, so that one workspace
+// serves every call of a head dim and dtype (the long row's tiles are the larger).
 TEST_CASE("forward: a row for long calls, through the dispatcher", "[forward][long]") {
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     for (KernelConfig const& l : kKernelConfigs) {
@@ -855,9 +857,11 @@ TEST_CASE("forward: a row for long calls, through the dispatcher", "[forward][lo
         std::vector<int32_t> lens;
         Causal causal;
       };
-      for (Case const& k :
-           {Case{{len, len - 1001}, Causal::kNone}, Case{{len - 3, 700}, Causal::kTopLeft},
-            Case{{300, 0}, Causal::kNone}}) {
+      std::vector<Case> cases = {Case{{len, len - 1001}, Causal::kNone},
+                                 Case{{len - 3, 700}, Causal::kNone},
+                                 Case{{300, 0}, Causal::kNone}};
+      if (!l.non_causal_only) cases.push_back(Case{{len - 3, 700}, Causal::kTopLeft});
+      for (Case const& k : cases) {
         ProblemSpec s = base_spec(c);
         s.batch = 2;
         s.num_heads = 2;
@@ -869,13 +873,11 @@ TEST_CASE("forward: a row for long calls, through the dispatcher", "[forward][lo
         INFO(s.describe());
         DeviceProblem prob(s);
         if (k.causal == Causal::kNone) {
-          // The split tail's slots (one per CTA, TileQ x D floats) are the long row's tiles,
-          // larger than the general row's.
           FwdParams shorter = prob.params();
-          shorter.max_q_len = len - 1;
-          CHECK(workspace_bytes(prob.params()) - workspace_bytes(shorter) ==
-                size_t{4} * kernel::sm90::kMaxSplitCtas * c.head_dim *
-                    (l.tile.tile_q - c.tile.tile_q));
+          shorter.max_q_len = shorter.max_kv_len = 100;
+          CHECK(workspace_bytes(prob.params()) == workspace_bytes(shorter));
+          CHECK(workspace_bytes(prob.params()) >=
+                size_t{4} * kernel::sm90::kMaxSplitCtas * l.tile.tile_q * l.head_dim);
         }
         check_against_naive(prob, run_forward(prob), c);
       }

@@ -142,9 +142,9 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
     s.num_kv_heads = 2;
     check_shape(shape.launch, shape.workspace, s);
 
-    // One sequence of 2048: 16 tiles of 13-16 key tiles, each cut over several CTAs by the split
-    // tail (writer pieces with O from registers or with one Q buffer: only these shapes have
-    // them).
+    // One sequence of 2048 (with 128-row tiles 16 tiles of 13-16 key tiles; with 192 x 64 11 of
+    // 32), each cut over several CTAs by the split tail (writer pieces with O from registers or
+    // with one Q buffer: only these shapes have them).
     s.batch = s.num_heads = s.num_kv_heads = 1;
     s.max_q_len = s.max_kv_len = 2048;
     s.q_lens.clear();
@@ -153,5 +153,76 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
   }
 #else
   WARN("built without sm_90a code: the Hopper shapes are not checked");
+#endif
+}
+
+// The dispatcher sends a non-causal D = 128 call with max_q_len >= 12288 to the 192 x 64 x 3 row:
+// forward() gives the same bits as that shape launched directly (with the same workspace, so the
+// same split), and a causal one the same bits as the general row's 128 x 128 x 2. Long padded
+// sequences with short real lengths, so that the fp64 reference stays cheap.
+TEST_CASE("forward: the dispatcher's row for long non-causal calls", "[forward][small][shapes]") {
+#if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
+  if (current_device_cc() != 90) {
+    WARN("not a compute capability 9.0 device: the Hopper rows are not checked");
+    return;
+  }
+  using kernel::sm90::FwdTraits;
+  using LongRow = FwdTraits<128, __nv_bfloat16, 192, 64, 3>;
+  using General = FwdTraits<128, __nv_bfloat16, 128, 128, 2>;
+  static_assert(has_forward_row(128, 128, 128, 2, 0), "the registry's general D = 128 row");
+  for (Causal causal : {Causal::kNone, Causal::kTopLeft}) {
+    ProblemSpec s;
+    s.dtype = DType::kBF16;
+    s.head_dim = 128;
+    s.path = Path::kAuto;
+    s.batch = 3;
+    s.num_heads = 2;
+    s.num_kv_heads = 1;
+    s.max_q_len = s.max_kv_len = 12288;
+    s.q_lens = {700, 1, 390};
+    s.kv_lens = {1100, 257, 390};
+    s.causal = causal;
+    s.seed = next_seed();
+    INFO(s.describe());
+    DeviceProblem prob(s);
+    int device = 0;
+    SIGATTN_TEST_CUDA(cudaGetDevice(&device));
+    Stream stream;
+    size_t const bytes = workspace_bytes(prob.params());
+    CHECK(bytes == (causal == Causal::kNone ? split_workspace_bytes<LongRow>() : 0));
+    DeviceBuffer workspace(bytes);
+    Launch const direct = causal == Causal::kNone ? &detail::launch_sm90_fwd_traits<LongRow>
+                                                  : &detail::launch_sm90_fwd_traits<General>;
+    Result r = direct(prob.params(), workspace.get(), device, stream.s, false);
+    INFO("direct launch: " << to_string(r));
+    REQUIRE(r);
+    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+    std::vector<float> const expected = prob.o().download(s.dtype);
+    prob.o().poison(s.dtype);
+    r = forward(prob.params(), workspace.get(), stream.s);
+    INFO("forward: " << to_string(r));
+    REQUIRE(r);
+    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+    CHECK(same_bits(prob.o().download(s.dtype), expected));
+  }
+  // And the result itself, against the fp64 reference, through the dispatcher.
+  ProblemSpec s;
+  s.dtype = DType::kBF16;
+  s.head_dim = 128;
+  s.batch = 2;
+  s.num_heads = s.num_kv_heads = 1;
+  s.max_q_len = s.max_kv_len = 12288;
+  s.q_lens = s.kv_lens = {640, 77};
+  check_forward_against_fp64(s, rel_l2_tolerance(s.dtype), [](DeviceProblem& prob) {
+    Stream stream;
+    DeviceBuffer workspace(workspace_bytes(prob.params()));
+    Result r = forward(prob.params(), workspace.get(), stream.s);
+    INFO("forward: " << to_string(r));
+    REQUIRE(r);
+    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+    return prob.o().download(prob.spec().dtype);
+  });
+#else
+  WARN("built without the bf16 D = 128 Hopper rows: not checked");
 #endif
 }

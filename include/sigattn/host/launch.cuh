@@ -198,14 +198,14 @@ static_assert(kernel::sm90::kMaxSplitCtas * 3 * sizeof(unsigned) <= kFwdSplitFla
               "a flag for each of up to three consumer warpgroups of every CTA");
 
 /// workspace_bytes(FwdParams): the split tail's, for a non-causal call that may run on a Hopper
-/// row of this build (the largest tile of the rows that could serve this head dim, dtype and
-/// max_q_len); otherwise 0.
+/// row of this build (the largest tile of those rows at this head dim and dtype, whatever
+/// max_q_len picks, so that one workspace serves every call of the head dim); otherwise 0.
 inline size_t fwd_workspace_bytes(FwdParams const& p) {
   if (p.causal != Causal::kNone || p.path == Path::kPortable) return 0;
   size_t tile = 0;
   for (KernelConfig const& c : kKernelConfigs)
     if (is_enabled(c) && c.direction == Direction::kForward && c.path == Path::kHopper &&
-        c.head_dim == p.head_dim && c.dtype == p.dtype && p.max_q_len >= c.min_max_q_len)
+        c.head_dim == p.head_dim && c.dtype == p.dtype)
       tile = std::max(tile, static_cast<size_t>(c.tile.tile_q) * c.head_dim);
   if (tile == 0) return 0;
   return kFwdSplitFlagBytes + kernel::sm90::kMaxSplitCtas * tile * sizeof(float);
