@@ -172,7 +172,7 @@ Result can_implement(BwdParams const& params, int device_id);
 /// Bytes of device workspace forward() can use for these parameters: on the Hopper path, a
 /// non-causal call cuts the tiles of its last one or two waves along the keys across all SMs and
 /// adds their fp32 partial sums (docs/design.md), which needs a flag and a partial-sum slot per
-/// SM (at D = 128 about 14.2 MB, sized for the 192-row tiles of long non-causal calls; at D = 64
+/// SM (at D = 128 about 14.2 MB, sized for the 192-row tiles of long calls; at D = 64
 /// 7.1 MB; 0 for causal calls, path kPortable, or a build without the Hopper rows). It depends
 /// only on the head dim, dtype, causal mask and path, not on the lengths, max_q_len or the batch,
 /// so one workspace serves every such call. The caller allocates it.

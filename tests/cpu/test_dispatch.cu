@@ -38,8 +38,7 @@ int choose_row(Direction dir, int head_dim, DType dtype, int max_q_len, bool cau
   CHECK(c.direction == dir);
   CHECK(c.head_dim == head_dim);
   CHECK(c.dtype == dtype);
-  CHECK(c.min_max_q_len <= max_q_len);
-  CHECK(!(causal && c.non_causal_only));
+  CHECK(sigattn::min_max_q_len_of(c, causal) <= max_q_len);
   return row;
 }
 
@@ -96,41 +95,40 @@ TEST_CASE("dispatch: kAuto takes the Hopper rows on 9.0 only, the portable ones 
   }
 }
 
-TEST_CASE("dispatch: a row for long calls takes them from its min_max_q_len on, and only them",
+TEST_CASE("dispatch: a row for long calls takes them from its thresholds on, and only them",
           "[dispatch]") {
   bool any_long_row = false;
   for (size_t i = 0; i < sigattn::kNumKernelConfigs; ++i) {
     auto const& c = kKernelConfigs[i];
-    if (c.min_max_q_len <= 0 || !sigattn::is_enabled(c)) continue;
+    if (!sigattn::serves_some_calls_only(c) || !sigattn::is_enabled(c)) continue;
     any_long_row = true;
-    INFO("row " << i << ": D = " << c.head_dim << ", from max_q_len " << c.min_max_q_len
-                << (c.non_causal_only ? ", non-causal only" : ""));
     int const cc = c.min_cc;
     Status status = Status::kSuccess;
-    // From its threshold on (and far beyond it) the dispatcher picks this row...
-    for (int len : {c.min_max_q_len, c.min_max_q_len + 1, 4 * c.min_max_q_len}) {
-      for (Path path : {c.path, Path::kAuto}) {
-        CHECK(choose_row(c.direction, c.head_dim, c.dtype, len, false, path, cc, &status) ==
-              static_cast<int>(i));
-        // ...for causal calls too, unless it is for non-causal calls only.
-        int const causal_row =
-            choose_row(c.direction, c.head_dim, c.dtype, len, true, path, cc, &status);
-        CHECK((causal_row == static_cast<int>(i)) == !c.non_causal_only);
+    for (bool causal : {false, true}) {
+      int const from = sigattn::min_max_q_len_of(c, causal);
+      INFO("row " << i << ": D = " << c.head_dim << (causal ? ", causal" : ", non-causal")
+                  << ", from max_q_len " << from);
+      // From its threshold on (and far beyond it) the dispatcher picks this row...
+      for (int len : {from, from + 1, 4 * from}) {
+        if (len <= 0) continue;
+        for (Path path : {c.path, Path::kAuto})
+          CHECK(choose_row(c.direction, c.head_dim, c.dtype, len, causal, path, cc, &status) ==
+                static_cast<int>(i));
       }
-    }
-    // Below it a general row of the same key (tile_q differs, so the two are told apart).
-    for (int len : {1, c.min_max_q_len - 1}) {
-      for (bool causal : {false, true}) {
+      // ...and below it a general row of the same key (tile_q differs, so the two are told apart).
+      for (int len : {1, from - 1}) {
+        if (len < 1 || len >= from) continue;
         int const row =
             choose_row(c.direction, c.head_dim, c.dtype, len, causal, c.path, cc, &status);
         REQUIRE(status == Status::kSuccess);
         CHECK(row != static_cast<int>(i));
-        CHECK(kKernelConfigs[row].min_max_q_len == 0);
+        CHECK_FALSE(sigattn::serves_some_calls_only(kKernelConfigs[row]));
         CHECK(kKernelConfigs[row].path == c.path);
       }
     }
   }
-  // The Hopper build has one: the D=128 forward's 192 x 64 rows, for non-causal calls.
+  // The Hopper build has one: the D=128 forward's 192 x 64 rows, from 12288 without a causal mask
+  // and from 16384 with one.
   if (kHopperBuilt) {
     CHECK(any_long_row);
     Status status = Status::kSuccess;
@@ -141,8 +139,11 @@ TEST_CASE("dispatch: a row for long calls takes them from its min_max_q_len on, 
     };
     CHECK(tile_q(Direction::kForward, 16384, false) == 192);
     CHECK(tile_q(Direction::kForward, 12288, false) == 192);
+    CHECK(tile_q(Direction::kForward, 12287, false) == 128);
     CHECK(tile_q(Direction::kForward, 8192, false) == 128);
-    CHECK(tile_q(Direction::kForward, 16384, true) == 128);
+    CHECK(tile_q(Direction::kForward, 16384, true) == 192);
+    CHECK(tile_q(Direction::kForward, 16383, true) == 128);
+    CHECK(tile_q(Direction::kForward, 12288, true) == 128);
     // The backward has no such row: the same row at every length.
     CHECK(tile_q(Direction::kBackward, 1024, false) == tile_q(Direction::kBackward, 16384, false));
   }

@@ -841,32 +841,36 @@ TEST_CASE("forward: the workspace argument", "[forward][small][split]") {
   }
 }
 
-// A row that serves some calls only (registry.hpp: min_max_q_len, non_causal_only) is reached
-// through the dispatcher from its general row's key: its calls against the naive reference
-// (lengths full, ragged, mostly padding; causal too unless it serves non-causal calls only). The
-// workspace is sized for the largest row of the key whatever max_q_len is, so that one workspace
-// serves every call of a head dim and dtype (the long row's tiles are the larger).
+// A row that serves some calls only (registry.hpp: min_max_q_len, min_max_q_len_causal) is
+// reached through the dispatcher from its general row's key: its calls against the naive
+// reference (lengths full, ragged, mostly padding; with and without a causal mask, each at its own
+// threshold). The workspace is sized for the largest row of the key whatever max_q_len is, so that
+// one workspace serves every call of a head dim and dtype (the long row's tiles are the larger).
 TEST_CASE("forward: a row for long calls, through the dispatcher", "[forward][long]") {
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     for (KernelConfig const& l : kKernelConfigs) {
       if (l.direction != c.direction || l.path != c.path || l.head_dim != c.head_dim ||
-          l.dtype != c.dtype || l.min_max_q_len <= 0 || !is_enabled(l))
+          l.dtype != c.dtype || !serves_some_calls_only(l) || !is_enabled(l))
         continue;
-      int const len = l.min_max_q_len;
       struct Case {
+        int len;
         std::vector<int32_t> lens;
         Causal causal;
       };
-      std::vector<Case> cases = {Case{{len, len - 1001}, Causal::kNone},
-                                 Case{{len - 3, 700}, Causal::kNone},
-                                 Case{{300, 0}, Causal::kNone}};
-      if (!l.non_causal_only) cases.push_back(Case{{len - 3, 700}, Causal::kTopLeft});
+      int const len = l.min_max_q_len;
+      int const len_causal = l.min_max_q_len_causal;
+      std::vector<Case> cases;
+      if (len > 0)
+        cases = {Case{len, {len, len - 1001}, Causal::kNone},
+                 Case{len, {len - 3, 700}, Causal::kNone}, Case{len, {300, 0}, Causal::kNone}};
+      if (len_causal > 0)
+        cases.push_back(Case{len_causal, {len_causal - 3, 700}, Causal::kTopLeft});
       for (Case const& k : cases) {
         ProblemSpec s = base_spec(c);
         s.batch = 2;
         s.num_heads = 2;
         s.num_kv_heads = 1;
-        s.max_q_len = s.max_kv_len = len;
+        s.max_q_len = s.max_kv_len = k.len;
         s.q_lens = s.kv_lens = k.lens;
         s.causal = k.causal;
         s.seed = next_seed();

@@ -3,8 +3,8 @@
 // from the accumulator fragment, FwdTraits<..., PreferStagedO = false>; 160- and 176-key tiles,
 // the N = 160 / 176 wgmma wrappers; tiles with one Q buffer, no room for two beside the stages: O
 // staged in that buffer or stored from registers), and the D = 128 row that the dispatcher takes
-// only for non-causal calls from a max_q_len of 12288 on (192 x 64 x 3), here at short lengths,
-// causal too, and with both sigmoids.
+// only from a max_q_len of 12288 on (16384 under a causal mask; 192 x 64 x 3), here at short
+// lengths, causal too, and with both sigmoids.
 // Runs on compute capability 9.0 only (elsewhere it warns and checks nothing).
 #include <catch2/catch.hpp>
 #include <sigattn/sigattn.cuh>
@@ -156,11 +156,11 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 #endif
 }
 
-// The dispatcher sends a non-causal D = 128 call with max_q_len >= 12288 to the 192 x 64 x 3 row:
-// forward() gives the same bits as that shape launched directly (with the same workspace, so the
-// same split), and a causal one the same bits as the general row's 128 x 128 x 2. Long padded
-// sequences with short real lengths, so that the fp64 reference stays cheap.
-TEST_CASE("forward: the dispatcher's row for long non-causal calls", "[forward][small][shapes]") {
+// The dispatcher sends a D = 128 call with max_q_len >= 12288 (16384 under a causal mask) to the
+// 192 x 64 x 3 row: forward() gives the same bits as that shape launched directly (with the same
+// workspace, so the same split), and a shorter causal one the same bits as the general row's
+// 128 x 128 x 2. Long padded sequences with short real lengths, so that the references stay cheap.
+TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
     WARN("not a compute capability 9.0 device: the Hopper rows are not checked");
@@ -170,7 +170,14 @@ TEST_CASE("forward: the dispatcher's row for long non-causal calls", "[forward][
   using LongRow = FwdTraits<128, __nv_bfloat16, 192, 64, 3>;
   using General = FwdTraits<128, __nv_bfloat16, 128, 128, 2>;
   static_assert(has_forward_row(128, 128, 128, 2, 0), "the registry's general D = 128 row");
-  for (Causal causal : {Causal::kNone, Causal::kTopLeft}) {
+  struct Case {
+    Causal causal;
+    int max_len;
+    Launch direct;
+  };
+  for (Case const& k : {Case{Causal::kNone, 12288, &detail::launch_sm90_fwd_traits<LongRow>},
+                        Case{Causal::kTopLeft, 16384, &detail::launch_sm90_fwd_traits<LongRow>},
+                        Case{Causal::kTopLeft, 12288, &detail::launch_sm90_fwd_traits<General>}}) {
     ProblemSpec s;
     s.dtype = DType::kBF16;
     s.head_dim = 128;
@@ -178,10 +185,10 @@ TEST_CASE("forward: the dispatcher's row for long non-causal calls", "[forward][
     s.batch = 3;
     s.num_heads = 2;
     s.num_kv_heads = 1;
-    s.max_q_len = s.max_kv_len = 12288;
+    s.max_q_len = s.max_kv_len = k.max_len;
     s.q_lens = {700, 1, 390};
     s.kv_lens = {1100, 257, 390};
-    s.causal = causal;
+    s.causal = k.causal;
     s.seed = next_seed();
     INFO(s.describe());
     DeviceProblem prob(s);
@@ -189,11 +196,9 @@ TEST_CASE("forward: the dispatcher's row for long non-causal calls", "[forward][
     SIGATTN_TEST_CUDA(cudaGetDevice(&device));
     Stream stream;
     size_t const bytes = workspace_bytes(prob.params());
-    CHECK(bytes == (causal == Causal::kNone ? split_workspace_bytes<LongRow>() : 0));
+    CHECK(bytes == (k.causal == Causal::kNone ? split_workspace_bytes<LongRow>() : 0));
     DeviceBuffer workspace(bytes);
-    Launch const direct = causal == Causal::kNone ? &detail::launch_sm90_fwd_traits<LongRow>
-                                                  : &detail::launch_sm90_fwd_traits<General>;
-    Result r = direct(prob.params(), workspace.get(), device, stream.s, false);
+    Result r = k.direct(prob.params(), workspace.get(), device, stream.s, false);
     INFO("direct launch: " << to_string(r));
     REQUIRE(r);
     SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));

@@ -292,15 +292,15 @@ inline int current_device_cc() {
 }
 
 /// The registry rows of one direction that the current device runs (for the test matrix), but for
-/// the rows that serve long calls only (min_max_q_len > 0): a test's spec names a head dim, dtype
-/// and path, not a row, so at short lengths such a row would rerun its general row's cases. They
-/// are reached by the dispatcher from the general row's long cases (test_forward's "[long]"), and
-/// launched directly at short lengths in test_fwd_shapes.
+/// the rows that serve long calls only (serves_some_calls_only): a test's spec names a head dim,
+/// dtype and path, not a row, so at short lengths such a row would rerun its general row's cases.
+/// They are reached by the dispatcher from the general row's long cases (test_forward's "[long]"),
+/// and launched directly at short lengths in test_fwd_shapes.
 inline std::vector<KernelConfig> runnable_configs(Direction dir) {
   int const cc = current_device_cc();
   std::vector<KernelConfig> out;
   for (KernelConfig const& c : kKernelConfigs) {
-    if (c.direction != dir || !is_enabled(c) || c.min_max_q_len > 0) continue;
+    if (c.direction != dir || !is_enabled(c) || serves_some_calls_only(c)) continue;
     if (runs_on(c, cc)) out.push_back(c);
   }
   return out;

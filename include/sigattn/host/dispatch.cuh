@@ -1,7 +1,7 @@
 // Runtime values -> registry row -> compile-time kernel. A row is chosen from kKernelConfigs by
 // direction, head dim, dtype, max_q_len, causal mask, requested path and the device's compute
-// capability (the first row that matches, so a row for some calls only, long non-causal ones for
-// example, comes before its general row); the launcher of that row is then instantiated with the
+// capability (the first row that matches, so a row for some calls only, long ones for example,
+// comes before its general row); the launcher of that row is then instantiated with the
 // row's constants. Nothing falls through to a "nearest" config: an unmatched request returns
 // kErrorNotSupported (or kErrorArchMismatch when a row exists but the device is too old for it).
 #pragma once
@@ -32,8 +32,7 @@ struct ConfigQuery {
 
 constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
   return c.direction == q.direction && c.head_dim == q.head_dim && c.dtype == q.dtype &&
-         q.max_q_len >= c.min_max_q_len && !(q.causal && c.non_causal_only) && c.path == q.path &&
-         is_enabled(c);
+         q.max_q_len >= min_max_q_len_of(c, q.causal) && c.path == q.path && is_enabled(c);
 }
 
 /// Index of the first row matching `q` that runs on `cc`, or -1; `exists` reports whether any row

@@ -50,10 +50,10 @@ struct TileConfig {
 };
 
 /// One supported (direction, path, head dim, dtype) with the tile it runs and the oldest compute
-/// capability (major * 10 + minor) it needs. A row with `min_max_q_len` > 0 serves only calls
-/// whose max_q_len is at least that, and, with `non_causal_only`, only calls without a causal
-/// mask; it is listed before the general row of the same key, and the dispatcher takes the first
-/// row that matches.
+/// capability (major * 10 + minor) it needs. A row with a threshold serves only calls whose
+/// max_q_len is at least it: `min_max_q_len` for calls without a causal mask,
+/// `min_max_q_len_causal` for calls with one (0: every call). Such a row is listed before the
+/// general row of the same key, and the dispatcher takes the first row that matches.
 struct KernelConfig {
   Direction direction;
   Path path;
@@ -62,22 +62,34 @@ struct KernelConfig {
   DType dtype;
   TileConfig tile;
   int32_t min_max_q_len = 0;
-  bool non_causal_only = false;
+  int32_t min_max_q_len_causal = 0;
 };
+
+/// The smallest max_q_len the row serves, for a call with or without a causal mask.
+constexpr int32_t min_max_q_len_of(KernelConfig const& c, bool causal) {
+  return causal ? c.min_max_q_len_causal : c.min_max_q_len;
+}
+
+/// Whether the row serves only some calls (a general row of its key serves the rest).
+constexpr bool serves_some_calls_only(KernelConfig const& c) {
+  return c.min_max_q_len > 0 || c.min_max_q_len_causal > 0;
+}
 
 // docs/tuning.md gives the reason and the benchmark command behind every row.
 inline constexpr KernelConfig kKernelConfigs[] = {
     // Hopper forward (sm_90a): a producer warpgroup and tile_q / 64 consumer warpgroups of 64
     // query rows; `warps` counts all warps. D = 64: three consumers (192 rows), 128-key tiles,
     // three K/V stages. D = 128: two consumers, 128-key tiles, two stages, O staged in shared
-    // memory (bench/tune measured 160- and 176-key tiles 7-19% slower; docs/tuning.md); for
-    // non-causal calls from a max_q_len of 12288 on, three consumers with 64-key tiles (padded
-    // batches 2-4% faster there; at 1K and 4K the 192-row quantisation of a dense batch costs more
-    // than they gain, and causal calls at 8K and 12K lost 14-22% in the causal tile order).
+    // memory (bench/tune measured 160- and 176-key tiles 7-19% slower; docs/tuning.md); from a
+    // max_q_len of 12288 on (16384 under a causal mask), three consumers with 64-key tiles (padded
+    // batches 2-7% faster there; at 1K and 4K the 192-row quantisation of a dense batch costs more
+    // than they gain, and under a causal mask at 8K and 12K their 43 and 64 query tiles a head
+    // are ordered head by head, which the snake does not balance: -14% and -22%; from 16384 on
+    // the order goes by levels, fwd_scheduler.cuh).
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}},
-    {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {192, 64, 16, 3}, 12288, true},
-    {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {192, 64, 16, 3}, 12288, true},
+    {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {192, 64, 16, 3}, 12288, 16384},
+    {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {192, 64, 16, 3}, 12288, 16384},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {128, 128, 12, 2}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {128, 128, 12, 2}},
     // Portable forward (sm_80+): 4 warps x 32 query rows, 64-key tiles, double-buffered K/V.

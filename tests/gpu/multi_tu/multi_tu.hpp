@@ -13,7 +13,7 @@ constexpr size_t forward_row(Path path) {
   for (size_t i = 0; i < kNumKernelConfigs; ++i) {
     KernelConfig const& c = kKernelConfigs[i];
     if (c.direction == Direction::kForward && c.path == path && c.head_dim == 128 &&
-        c.dtype == DType::kBF16 && c.min_max_q_len == 0)
+        c.dtype == DType::kBF16 && !serves_some_calls_only(c))
       return i;
   }
   return kNumKernelConfigs;
