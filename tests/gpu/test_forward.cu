@@ -64,6 +64,21 @@ void check_against_fp64(ProblemSpec spec, double tol) {
   check_forward_against_fp64(std::move(spec), tol, [](DeviceProblem& p) { return run_forward(p); });
 }
 
+/// The long cases' problem: two sequences of padded length `seq` (real lengths `lens` for queries
+/// and keys), two query heads on one kv head, a fresh seed.
+ProblemSpec long_spec(KernelConfig const& c, int seq, std::vector<int32_t> const& lens,
+                      Causal causal) {
+  ProblemSpec s = base_spec(c);
+  s.batch = 2;
+  s.num_heads = 2;
+  s.num_kv_heads = 1;
+  s.max_q_len = s.max_kv_len = seq;
+  s.q_lens = s.kv_lens = lens;
+  s.causal = causal;
+  s.seed = next_seed();
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("forward: lengths full, ragged, zero, one, not a tile multiple", "[forward][small]") {
@@ -314,14 +329,7 @@ TEST_CASE("forward: long sequences against the naive fp32 reference", "[forward]
     };
     for (Case const& k : {Case{16384, {16384, 9001}, Causal::kNone},
                           Case{4096, {4096, 2500}, Causal::kTopLeft}}) {
-      ProblemSpec s = base_spec(c);
-      s.batch = 2;
-      s.num_heads = 2;
-      s.num_kv_heads = 1;
-      s.max_q_len = s.max_kv_len = k.seq;
-      s.q_lens = s.kv_lens = k.lens;
-      s.causal = k.causal;
-      s.seed = next_seed();
+      ProblemSpec const s = long_spec(c, k.seq, k.lens, k.causal);
       INFO(s.describe());
       DeviceProblem prob(s);
       check_against_naive(prob, run_forward(prob), c);
@@ -866,14 +874,7 @@ TEST_CASE("forward: a row for long calls, through the dispatcher", "[forward][lo
       if (len_causal > 0)
         cases.push_back(Case{len_causal, {len_causal - 3, 700}, Causal::kTopLeft});
       for (Case const& k : cases) {
-        ProblemSpec s = base_spec(c);
-        s.batch = 2;
-        s.num_heads = 2;
-        s.num_kv_heads = 1;
-        s.max_q_len = s.max_kv_len = k.len;
-        s.q_lens = s.kv_lens = k.lens;
-        s.causal = k.causal;
-        s.seed = next_seed();
+        ProblemSpec const s = long_spec(c, k.len, k.lens, k.causal);
         INFO(s.describe());
         DeviceProblem prob(s);
         if (k.causal == Causal::kNone) {
