@@ -369,11 +369,11 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
     }
   };
-  // dQ piece (64 queries of block qb x 64 head-dim columns of block db) = dS K over all keys of
-  // dS^T buffer it % 2, one commit group.
+  // This consumer's dQ piece: 64 queries of block qb x 64 head-dim columns of block db.
+  int const qb = consumer % Traits::kQBlocks;
+  int const db = consumer / Traits::kQBlocks;
+  // The piece = dS K over all keys of dS^T buffer it % 2, one commit group.
   auto issue_dq = [&](int it, float(&acc_dq)[32]) {
-    int const qb = consumer % Traits::kQBlocks;
-    int const db = consumer / Traits::kQBlocks;
     char const* const a_base = smem.ds(it & 1) + qb * kTileKV * 128;
     char const* const b_base = smem.k() + db * kTileKV * 128;
     SIGATTN_PRAGMA_UNROLL
@@ -396,8 +396,6 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // the minimum). Then the writes are made visible to the dQ warp's tensor reductions (async
   // proxy), and it may go.
   auto stage_dq = [&](int it, float const(&acc_dq)[32]) {
-    int const qb = consumer % Traits::kQBlocks;
-    int const db = consumer / Traits::kQBlocks;
     int const sb = it % Traits::kDqBuffers;
     if (it >= Traits::kDqBuffers)
       tile::mbarrier_wait(smem.dq_empty(sb),
