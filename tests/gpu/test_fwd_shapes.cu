@@ -35,12 +35,32 @@ constexpr bool has_forward_row(int head_dim, int tile_q, int tile_kv, int stages
 using Launch = Result (*)(FwdParams const&, void*, int, cudaStream_t, bool);
 
 /// The split tail's workspace for the shape `Traits`: the flags and a TileQ x D fp32 slot for each
-/// of up to kMaxSplitCtas CTAs (launch_sm90_fwd_traits). At short lengths workspace_bytes() sizes
-/// it for the general row's 128-row tiles, too small for 192-row ones.
+/// of up to kMaxSplitCtas CTAs (launch_sm90_fwd_traits). Sized per shape rather than by
+/// workspace_bytes(), which follows the registry's enabled rows, not the shapes launched here.
 template <class Traits>
 constexpr size_t split_workspace_bytes() {
   return detail::kFwdSplitFlagBytes +
          size_t{kernel::sm90::kMaxSplitCtas} * Traits::kTileQ * Traits::kHeadDim * sizeof(float);
+}
+
+/// forward() through the dispatcher, as a Launch.
+Result dispatched(FwdParams const& p, void* workspace, int, cudaStream_t stream, bool) {
+  return forward(p, workspace, stream);
+}
+
+/// O of `prob` (poisoned first) after one call of `launch` with a workspace of `workspace_size`
+/// bytes.
+std::vector<float> run_shape(Launch launch, size_t workspace_size, DeviceProblem& prob) {
+  int device = 0;
+  SIGATTN_TEST_CUDA(cudaGetDevice(&device));
+  Stream stream;
+  DeviceBuffer workspace(workspace_size);
+  prob.o().poison(prob.spec().dtype);
+  Result r = launch(prob.params(), workspace.get(), device, stream.s, false);
+  INFO("launch: " << to_string(r));
+  REQUIRE(r);
+  SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
+  return prob.o().download(prob.spec().dtype);
 }
 
 /// One shape against the fp64 reference (gpu_test.cuh), launched through `launch` with a workspace
@@ -48,15 +68,7 @@ constexpr size_t split_workspace_bytes() {
 /// one below) takes it.
 void check_shape(Launch launch, size_t workspace_size, ProblemSpec const& spec) {
   check_forward_against_fp64(spec, rel_l2_tolerance(spec.dtype), [&](DeviceProblem& prob) {
-    int device = 0;
-    SIGATTN_TEST_CUDA(cudaGetDevice(&device));
-    Stream stream;
-    DeviceBuffer workspace(workspace_size);
-    Result r = launch(prob.params(), workspace.get(), device, stream.s, false);
-    INFO("launch: " << to_string(r));
-    REQUIRE(r);
-    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
-    return prob.o().download(prob.spec().dtype);
+    return run_shape(launch, workspace_size, prob);
   });
 }
 
@@ -192,23 +204,10 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
     s.seed = next_seed();
     INFO(s.describe());
     DeviceProblem prob(s);
-    int device = 0;
-    SIGATTN_TEST_CUDA(cudaGetDevice(&device));
-    Stream stream;
     size_t const bytes = workspace_bytes(prob.params());
     CHECK(bytes == (k.causal == Causal::kNone ? split_workspace_bytes<LongRow>() : 0));
-    DeviceBuffer workspace(bytes);
-    Result r = k.direct(prob.params(), workspace.get(), device, stream.s, false);
-    INFO("direct launch: " << to_string(r));
-    REQUIRE(r);
-    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
-    std::vector<float> const expected = prob.o().download(s.dtype);
-    prob.o().poison(s.dtype);
-    r = forward(prob.params(), workspace.get(), stream.s);
-    INFO("forward: " << to_string(r));
-    REQUIRE(r);
-    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
-    CHECK(same_bits(prob.o().download(s.dtype), expected));
+    std::vector<float> const expected = run_shape(k.direct, bytes, prob);
+    CHECK(same_bits(run_shape(&dispatched, bytes, prob), expected));
   }
   // And the result itself, against the fp64 reference, through the dispatcher.
   ProblemSpec s;
@@ -218,15 +217,7 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   s.num_heads = s.num_kv_heads = 1;
   s.max_q_len = s.max_kv_len = 12288;
   s.q_lens = s.kv_lens = {640, 77};
-  check_forward_against_fp64(s, rel_l2_tolerance(s.dtype), [](DeviceProblem& prob) {
-    Stream stream;
-    DeviceBuffer workspace(workspace_bytes(prob.params()));
-    Result r = forward(prob.params(), workspace.get(), stream.s);
-    INFO("forward: " << to_string(r));
-    REQUIRE(r);
-    SIGATTN_TEST_CUDA(cudaStreamSynchronize(stream.s));
-    return prob.o().download(prob.spec().dtype);
-  });
+  check_shape(&dispatched, split_workspace_bytes<LongRow>(), s);
 #else
   WARN("built without the bf16 D = 128 Hopper rows: not checked");
 #endif
