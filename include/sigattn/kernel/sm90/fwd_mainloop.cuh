@@ -29,6 +29,8 @@
 // and load nothing.
 #pragma once
 
+#include <type_traits>
+
 #include "sigattn/detail/numeric.cuh"
 #include "sigattn/kernel/fwd_args.cuh"
 #include "sigattn/kernel/seqlen.cuh"
@@ -327,11 +329,27 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   };
   if (consumer == Traits::kConsumers - 1) turn_pass();
 
+  // The widths of a key tile's products: the whole tile, or the first half of a warpgroup's last
+  // one (Traits::kHalfLastTile; otherwise the whole tile too). A half-width S has an accumulator
+  // of its own, live only where the full one is not: aliasing the full one's first half, ptxas
+  // serialised every wgmma of the kernel (C7511, "insufficient register resources").
+  using FullWidth = std::integral_constant<int, kTileKV>;
+  using HalfWidth = std::integral_constant<int, Traits::kHalfLastTile ? kTileKV / 2 : kTileKV>;
   float acc_s[kSRegs];
+  float acc_h[HalfWidth::value / 2];
   uint32_t p_frag[kPSteps][4];
+  auto acc_of = [&](auto width) -> auto& {
+    if constexpr (decltype(width)::value == kTileKV)
+      return acc_s;
+    else
+      return acc_h;
+  };
 
-  auto issue_s = [&](int stage, int q_buffer) {
-    tile::fence_registers(acc_s);
+  // S = Q K^T over the first `width` keys of the stage's K tile, into acc_of(width).
+  auto issue_s = [&](int stage, int q_buffer, auto width) {
+    constexpr int kWidth = decltype(width)::value;
+    auto& acc = acc_of(width);
+    tile::fence_registers(acc);
     tile::wgmma_fence();
     // (Every offset is a multiple of 16 bytes: each k-step's descriptor is then the tile's
     // units plus a constant, one add.)
@@ -339,8 +357,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     uint32_t const k_units = smem_units + (smem.k_offset(stage) >> 4);
     SIGATTN_PRAGMA_UNROLL
     for (int k = 0; k < kHeadDim / 16; ++k)
-      tile::Wgmma<Element, kTileKV>::ss(
-          acc_s, tile::smem_desc_from_units<16>(q_units + (tile::k_major_step<kTileQ>(k) >> 4)),
+      tile::Wgmma<Element, kWidth>::ss(
+          acc, tile::smem_desc_from_units<16>(q_units + (tile::k_major_step<kTileQ>(k) >> 4)),
           tile::smem_desc_from_units<16>(k_units + (tile::k_major_step<kTileKV>(k) >> 4)), k > 0);
     tile::wgmma_commit();
   };
@@ -348,33 +366,37 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   // two cases are separate loops: written as one loop with a condition inside, the compiler
   // if-converts the mask into every tile (an ISETP and an FSEL per score, on the ALU pipe
   // that the sigmoid's own select already loads; ncu: ALU the busiest pipe at D = 64).
-  auto sigmoid_tile = [&](FwdTileScores const& ts, int key0) {
-    tile::fence_registers(acc_s);
-    if (key0 + kTileKV > ts.unmasked_end) {
+  // A half-width tile is always a masked one (its rows see fewer than kTileKV of its keys).
+  auto sigmoid_tile = [&](FwdTileScores const& ts, int key0, auto width) {
+    constexpr int kWidth = decltype(width)::value;
+    auto& acc = acc_of(width);
+    tile::fence_registers(acc);
+    if (kWidth < kTileKV || key0 + kTileKV > ts.unmasked_end) {
       // (Derived here rather than kept live across the loop.)
       int const key_end_row[2] = {ts.len.key_end(ts.row0 + frag_row),
                                   ts.len.key_end(ts.row0 + frag_row + 8)};
       SIGATTN_PRAGMA_UNROLL
-      for (int i = 0; i < kSRegs; ++i) {
+      for (int i = 0; i < kWidth / 2; ++i) {
         float const x = tile::apply_split<Sigmoid, Traits::kMufuEighths, kFmaForm>(
-            i, fmaf(acc_s[i], args.score_mul, ts.bias_t));
+            i, fmaf(acc[i], args.score_mul, ts.bias_t));
         int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
-        acc_s[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : x;
+        acc[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : x;
       }
     } else {
       SIGATTN_PRAGMA_UNROLL
-      for (int i = 0; i < kSRegs; ++i)
-        acc_s[i] = tile::apply_split<Sigmoid, Traits::kMufuEighths, kFmaForm>(
-            i, fmaf(acc_s[i], args.score_mul, ts.bias_t));
+      for (int i = 0; i < kWidth / 2; ++i)
+        acc[i] = tile::apply_split<Sigmoid, Traits::kMufuEighths, kFmaForm>(
+            i, fmaf(acc[i], args.score_mul, ts.bias_t));
     }
   };
-  auto pack_p = [&] {
+  auto pack_p = [&](auto width) {
+    auto& acc = acc_of(width);
     SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kPSteps; ++kk) {
-      p_frag[kk][0] = detail::pack2<Element>(acc_s[8 * kk + 0], acc_s[8 * kk + 1]);
-      p_frag[kk][1] = detail::pack2<Element>(acc_s[8 * kk + 2], acc_s[8 * kk + 3]);
-      p_frag[kk][2] = detail::pack2<Element>(acc_s[8 * kk + 4], acc_s[8 * kk + 5]);
-      p_frag[kk][3] = detail::pack2<Element>(acc_s[8 * kk + 6], acc_s[8 * kk + 7]);
+    for (int kk = 0; kk < decltype(width)::value / 16; ++kk) {
+      p_frag[kk][0] = detail::pack2<Element>(acc[8 * kk + 0], acc[8 * kk + 1]);
+      p_frag[kk][1] = detail::pack2<Element>(acc[8 * kk + 2], acc[8 * kk + 3]);
+      p_frag[kk][2] = detail::pack2<Element>(acc[8 * kk + 4], acc[8 * kk + 5]);
+      p_frag[kk][3] = detail::pack2<Element>(acc[8 * kk + 6], acc[8 * kk + 7]);
     }
   };
 
@@ -446,67 +468,99 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // cores; their P would be all zeros.
     // A piece of the split tail visits the key tiles [n_begin, n_end) only, and this warpgroup
     // those of them below my_tiles: [n_begin, my_end).
-    int const my_tiles = key_tiles_through<Traits>(
-        w.len, w.row0, consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0);
+    int const my_rows = consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0;
+    int const my_tiles = key_tiles_through<Traits>(w.len, w.row0, my_rows);
     int const n_begin = w.n_begin;
     int const my_end = min(w.n_end, my_tiles);
     if (my_end > n_begin) {
-      // Prologue: S(n_begin) and its sigmoid.
-      tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
-      turn_wait();
-      issue_s(kv_iter % kStages, q_buffer);
-      turn_pass();
-      tile::wgmma_wait<0>();
-      tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
-      if (my_end == n_begin + 1) release_q_after_s(q_buffer);
-      sigmoid_tile(ts, n_begin * kTileKV);
-      pack_p();
+      // This warpgroup's last key tile is half-width when its rows see only keys of the tile's
+      // first half: the tile that crosses kv_len with at most kTileKV / 2 real keys, or the
+      // causal diagonal's tile for the warpgroup whose rows end half-way into it. Its S and P V
+      // products and its sigmoid then cover that half only (a piece of the split tail that ends
+      // before the warpgroup's last tile sees whole tiles: more than kTileKV keys from the start
+      // of its last one).
+      bool const half_last =
+          Traits::kHalfLastTile &&
+          w.len.key_end(w.row0 + my_rows - 1) - (my_end - 1) * kTileKV <= kTileKV / 2;
 
-      // O += P(n) V(n), asynchronously.
-      auto issue_pv = [&] {
+      // Prologue: S(n_begin) and its sigmoid.
+      auto prologue = [&](auto width) {
+        turn_wait();
+        issue_s(kv_iter % kStages, q_buffer, width);
+        turn_pass();
+        tile::wgmma_wait<0>();
+        tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
+        if (my_end == n_begin + 1) release_q_after_s(q_buffer);
+        sigmoid_tile(ts, n_begin * kTileKV, width);
+        pack_p(width);
+      };
+      tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
+      // (Each choice between the widths holds whole wgmma groups, issue to wait, so that ptxas
+      // sees which group each wait retires.)
+      if (half_last && my_end == n_begin + 1)
+        prologue(HalfWidth{});
+      else
+        prologue(FullWidth{});
+
+      // O += P(n) V(n) over the first `width` keys, asynchronously.
+      auto issue_pv = [&](auto width) {
         int const stage = kv_iter % kStages;
         tile::fence_registers(acc_o);
         tile::wgmma_fence();
         uint32_t const v_units = smem_units + (smem.v_offset(stage) >> 4);
         SIGATTN_PRAGMA_UNROLL
-        for (int kk = 0; kk < kPSteps; ++kk)
+        for (int kk = 0; kk < decltype(width)::value / 16; ++kk)
           tile::Wgmma<Element, kHeadDim>::rs(
               acc_o, p_frag[kk],
               tile::smem_desc_from_units<kTileKV * 128>(v_units + (tile::n_major_step(kk) >> 4)));
         tile::wgmma_commit();
       };
 
-      // S(n+1) and P(n) V(n) in flight together, for every key tile but the last. (No condition
-      // around the wgmma issues, so ptxas can see which group each wait retires and keeps the
-      // two products asynchronous: no "wgmma serialized" warning.)
-      SIGATTN_PRAGMA_NO_UNROLL
-      for (int n = n_begin; n + 1 < my_end; ++n, ++kv_iter) {
+      // S(n+1) (of `width` keys) and P(n) V(n) in flight together.
+      auto iteration = [&](int n, auto width) {
         int const stage = kv_iter % kStages;
         int const next = kv_iter + 1;
         tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
         wait_v(n);
         turn_wait();
-        issue_s(next % kStages, q_buffer);
-        issue_pv();
+        issue_s(next % kStages, q_buffer, width);
+        issue_pv(FullWidth{});
         turn_pass();
         tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
         tile::mbarrier_arrive(smem.k_empty(next % kStages));
         if (n + 2 == my_end) release_q_after_s(q_buffer);  // last use of Q
-        sigmoid_tile(ts, (n + 1) * kTileKV);
+        sigmoid_tile(ts, (n + 1) * kTileKV, width);
         // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
         // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
         // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
         tile::wgmma_wait_in_own_block<0>(args.num_tiles > 0);
         tile::fence_registers(acc_o);
         tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
-        pack_p();
+        pack_p(width);
+      };
+      // Every key tile but the last (and, when the last is half-width, but the one before it,
+      // whose iteration issues the half S below). (No condition around the wgmma issues inside
+      // the loop, so ptxas can see which group each wait retires and keeps the two products
+      // asynchronous: no "wgmma serialized" warning.)
+      int const full_end = half_last ? my_end - 1 : my_end;
+      SIGATTN_PRAGMA_NO_UNROLL
+      for (int n = n_begin; n + 1 < full_end; ++n, ++kv_iter) iteration(n, FullWidth{});
+      if (half_last && my_end >= n_begin + 2) {
+        iteration(my_end - 2, HalfWidth{});
+        ++kv_iter;
       }
       // The last key tile's P V alone.
+      auto last_pv = [&](auto width) {
+        turn_wait();
+        issue_pv(width);
+        turn_pass();
+        tile::wgmma_wait<0>();
+      };
       wait_v(my_end - 1);
-      turn_wait();
-      issue_pv();
-      turn_pass();
-      tile::wgmma_wait<0>();
+      if (half_last)
+        last_pv(HalfWidth{});
+      else
+        last_pv(FullWidth{});
       tile::fence_registers(acc_o);
       tile::mbarrier_arrive(smem.v_empty(kv_iter % kStages));
       ++kv_iter;

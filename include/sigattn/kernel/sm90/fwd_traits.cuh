@@ -31,9 +31,10 @@ struct alignas(16) FwdTileInfo {
 /// O leaves through its own tile's Q buffer, which is dead once the tile's last S product is
 /// complete, by TMA stores, when `PreferStagedO` (kStagedO); otherwise each thread stores its
 /// accumulator fragment straight to global memory (4-byte stores, once per work tile).
-/// `MufuEighths`: see kMufuEighths; -1 (the default) takes the measured rule.
-template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages,
-          bool PreferStagedO = true, int MufuEighths = -1>
+/// `MufuEighths`: see kMufuEighths; -1 (the default) takes the measured rule. `HalfLastTile`: see
+/// kHalfLastTile.
+template <int HeadDim, class ElementT, int TileQ, int TileKV, int Stages, bool PreferStagedO = true,
+          int MufuEighths = -1, bool HalfLastTile = true>
 struct FwdTraits {
   using Element = ElementT;
   static constexpr int kHeadDim = HeadDim;
@@ -73,6 +74,12 @@ struct FwdTraits {
   // (docs/tuning.md, session 9): this choice against the Newton form everywhere, D=64 +1.9%
   // (geomean of 12 rows); with the short form at D=128 too, D=128 measured -0.9%.
   static constexpr bool kShortFmaForm = HeadDim == 64;
+  // A consumer's last key tile of a work tile runs its S and P V products and its sigmoid over
+  // the tile's first 64 keys only when its rows see no later key of it (fwd_consumer): the tile
+  // that crosses kv_len with at most 64 real keys, and under a causal mask the diagonal tile of
+  // every consumer whose rows end half-way into it. For 128-key tiles (the widths 64 and 128 are
+  // the ones instantiated in tile/wgmma.cuh).
+  static constexpr bool kHalfLastTile = HalfLastTile && TileKV == 128;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
