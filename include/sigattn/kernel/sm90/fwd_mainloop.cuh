@@ -330,16 +330,11 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   if (consumer == Traits::kConsumers - 1) turn_pass();
 
   // The widths of a key tile's products: the whole tile, or the first half of a warpgroup's last
-  // one (Traits::kHalfLastTile; otherwise the whole tile too). Not in the fast sigmoid's
-  // three-consumer kernels, which it made spill (28 bytes at 160 registers a thread). A half-width
-  // S has an accumulator of its own, live only where the full one is not: aliasing the full one's
-  // first half, ptxas serialised every wgmma of the kernel (C7511, "insufficient register
-  // resources").
-  constexpr bool kHalfLastTile =
-      Traits::kHalfLastTile &&
-      !(Traits::kConsumers == 3 && std::is_same_v<Sigmoid, tile::SigmoidFast>);
+  // one (Traits::kHalfLastTile; otherwise the whole tile too). A half-width S has an accumulator
+  // of its own, live only where the full one is not: aliasing the full one's first half, ptxas
+  // serialised every wgmma of the kernel (C7511, "insufficient register resources").
   using FullWidth = std::integral_constant<int, kTileKV>;
-  using HalfWidth = std::integral_constant<int, kHalfLastTile ? kTileKV / 2 : kTileKV>;
+  using HalfWidth = std::integral_constant<int, Traits::kHalfLastTile ? kTileKV / 2 : kTileKV>;
   float acc_s[kSRegs];
   float acc_h[HalfWidth::value / 2];
   uint32_t p_frag[kPSteps][4];
@@ -485,7 +480,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       // before the warpgroup's last tile sees whole tiles: more than kTileKV keys from the start
       // of its last one).
       bool const half_last =
-          kHalfLastTile &&
+          Traits::kHalfLastTile &&
           w.len.key_end(w.row0 + my_rows - 1) - (my_end - 1) * kTileKV <= kTileKV / 2;
 
       // Prologue: S(n_begin) and its sigmoid.

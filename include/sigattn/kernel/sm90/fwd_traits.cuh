@@ -78,8 +78,10 @@ struct FwdTraits {
   // the tile's first 64 keys only when its rows see no later key of it (fwd_consumer): the tile
   // that crosses kv_len with at most 64 real keys, and under a causal mask the diagonal tile of
   // every consumer whose rows end half-way into it. For 128-key tiles (the widths 64 and 128 are
-  // the ones instantiated in tile/wgmma.cuh).
-  static constexpr bool kHalfLastTile = HalfLastTile && TileKV == 128;
+  // the ones instantiated in tile/wgmma.cuh) and two consumers: measured (docs/tuning.md,
+  // session 18) at D=128 uniform 1K +3.7% and dense 1K -0.9%; with three consumers (D=64) the
+  // rows at 1K went +2.1% to -2.4% (0.1% net), and the fast sigmoid's kernels spilled.
+  static constexpr bool kHalfLastTile = HalfLastTile && TileKV == 128 && TileQ == 128;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
