@@ -271,6 +271,15 @@ SIGATTN_DEVICE FwdTileScores tile_scores(FwdTilePlan const& w, float bias_t) {
   return {w.len, w.row0, w.len.key_end(w.row0), bias_t};
 }
 
+/// `a` when `First`, otherwise `b` (a reference to either of two arrays of different sizes).
+template <bool First, class A, class B>
+SIGATTN_DEVICE auto& pick(A& a, B& b) {
+  if constexpr (First)
+    return a;
+  else
+    return b;
+}
+
 /// Consumer warpgroup `consumer` (64 query rows of every work tile). Per key tile n the order is
 ///   issue S(n+1) = Q K(n+1)^T;  issue O += P(n) V(n);  wait S(n+1);  P(n+1) = sigmoid(S(n+1))
 ///   in fp32, in place;  wait the PV product;  release stage n;  pack P(n+1) to 16 bits,
@@ -317,7 +326,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   // on barrier kBarrierTurn0 + c and then passes the turn to c + 1 (bar.arrive); the last one
   // hands the first turn out at the start, and the first one takes that extra turn back at the
   // end, so every barrier phase completes. Every warpgroup takes the same number of turns per
-  // work tile: n_tiles + 1 (S(0), then one per key tile).
+  // work item: n_end - n_begin + 1 (the first S, then one per key tile of the item).
   // (The barrier ids are derived from threadIdx.x at each use rather than kept live across the
   // work-tile loop, where every register is taken.)
   auto turn_wait = [] {
@@ -336,13 +345,10 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   using FullWidth = std::integral_constant<int, kTileKV>;
   using HalfWidth = std::integral_constant<int, Traits::kHalfLastTile ? kTileKV / 2 : kTileKV>;
   float acc_s[kSRegs];
-  float acc_h[HalfWidth::value / 2];
+  float acc_h[Traits::kHalfLastTile ? kTileKV / 4 : 1];  // (unused without the half width)
   uint32_t p_frag[kPSteps][4];
   auto acc_of = [&](auto width) -> auto& {
-    if constexpr (decltype(width)::value == kTileKV)
-      return acc_s;
-    else
-      return acc_h;
+    return pick<decltype(width)::value == kTileKV>(acc_s, acc_h);
   };
 
   // S = Q K^T over the first `width` keys of the stage's K tile, into acc_of(width).
@@ -474,8 +480,9 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     int const my_end = min(w.n_end, my_tiles);
     if (my_end > n_begin) {
       // This warpgroup's last key tile is half-width when its rows see only keys of the tile's
-      // first half: the tile that crosses kv_len with at most kTileKV / 2 real keys, or the
-      // causal diagonal's tile for the warpgroup whose rows end half-way into it. Its S and P V
+      // first half: the tile that crosses kv_len with at most kTileKV / 2 real keys, or under a
+      // causal mask the diagonal's tile when the warpgroup's last row ends in its first half
+      // (with a top-left or square mask, the first warpgroup's diagonal tile). Its S and P V
       // products and its sigmoid then cover that half only (a piece of the split tail that ends
       // before the warpgroup's last tile sees whole tiles: more than kTileKV keys from the start
       // of its last one).

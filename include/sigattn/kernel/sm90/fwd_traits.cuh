@@ -77,10 +77,12 @@ struct FwdTraits {
   // A consumer's last key tile of a work tile runs its S and P V products and its sigmoid over
   // the tile's first 64 keys only when its rows see no later key of it (fwd_consumer): the tile
   // that crosses kv_len with at most 64 real keys, and under a causal mask the diagonal tile of
-  // every consumer whose rows end half-way into it. For 128-key tiles (the widths 64 and 128 are
-  // the ones instantiated in tile/wgmma.cuh) and two consumers: measured (docs/tuning.md,
-  // session 18) at D=128 uniform 1K +3.7% and dense 1K -0.9%; with three consumers (D=64) the
-  // rows at 1K went +2.1% to -2.4% (0.1% net), and the fast sigmoid's kernels spilled.
+  // a consumer whose last row ends in its first half. For 128-key tiles (a half of 64 keys is
+  // an n64 S product and 4 k16 steps of P V; 160- and 176-key tiles have no such half) and two
+  // consumers (TileQ = 128: the registry's D=128 general row; any head dim in bench/tune's
+  // shapes): measured (docs/tuning.md, session 18) at D=128 uniform 1K +3.7% and dense 1K
+  // -0.9%; with three consumers (the D=64 row) the rows at 1K went +2.1% to -2.4% (0.1% net),
+  // and the fast sigmoid's kernels spilled.
   static constexpr bool kHalfLastTile = HalfLastTile && TileKV == 128 && TileQ == 128;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
