@@ -4,7 +4,11 @@
 // records what it found. Built with -DSIGATTN_BUILD_TUNING=ON (off by default).
 //
 //   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--warmup-ms 1000]
-//                     [--causal 0|1] [--reverse]
+//                     [--causal 0|1] [--causal-order auto|levels|heads] [--reverse]
+//
+// --causal-order: the shapes' tile order under a causal mask (sigattn::detail::CausalOrder): the
+// library's rule (auto, the default), or by levels or head by head for every shape; the
+// registry's baseline keeps the library's rule.
 //
 // --warmup-ms: as sigattn_bench's (bench/README.md, Timing): flushed warm-up runs for about that
 // long before each shape's timed runs, so that every shape is timed at its own steady clock under
@@ -69,6 +73,7 @@ struct TuneOptions {
   double warmup_ms = 1000.0;
   bool causal = false;
   bool reverse = false;  // time the shapes in the reverse order (the machine's clocks drift)
+  sigattn::detail::CausalOrder order = sigattn::detail::CausalOrder::kAuto;
 };
 
 TuneOptions parse(int argc, char** argv) {
@@ -97,12 +102,25 @@ TuneOptions parse(int argc, char** argv) {
       }
     } else if (!std::strcmp(argv[i], "--causal")) {
       o.causal = std::atoi(value()) != 0;
+    } else if (!std::strcmp(argv[i], "--causal-order")) {
+      std::string const order = value();
+      if (order == "auto") {
+        o.order = sigattn::detail::CausalOrder::kAuto;
+      } else if (order == "levels") {
+        o.order = sigattn::detail::CausalOrder::kLevels;
+      } else if (order == "heads") {
+        o.order = sigattn::detail::CausalOrder::kHeads;
+      } else {
+        std::fprintf(stderr, "sigattn_tune_sm90: --causal-order takes auto, levels or heads\n");
+        std::exit(1);
+      }
     } else if (!std::strcmp(argv[i], "--reverse")) {
       o.reverse = true;
     } else {
       std::fprintf(stderr,
                    "usage: sigattn_tune_sm90 [--seqlens LIST] [--iters N] [--warmup N] "
-                   "[--warmup-ms MS] [--causal 0|1] [--reverse]\n");
+                   "[--warmup-ms MS] [--causal 0|1] [--causal-order auto|levels|heads] "
+                   "[--reverse]\n");
       std::exit(1);
     }
   }
@@ -140,7 +158,12 @@ int main(int argc, char** argv) {
       "bf16, %s, 16384 tokens, hidden 2048, bias -log(kv_len); median of %d runs after %d "
       "warm-up runs and about %.0f ms of flushed ones, L2 flushed before each. TFLOP/s on real "
       "tokens.\n\n",
-      opts.causal ? "causal" : "non-causal", opts.iters, opts.warmup, opts.warmup_ms);
+      opts.causal ? (opts.order == sigattn::detail::CausalOrder::kAuto ? "causal"
+                     : opts.order == sigattn::detail::CausalOrder::kLevels
+                         ? "causal, the shapes by levels"
+                         : "causal, the shapes head by head")
+                  : "non-causal",
+      opts.iters, opts.warmup, opts.warmup_ms);
   std::printf(
       "| D | S | ragged | shape (q x kv x stages, O, reciprocal) | smem KB | ms | "
       "TFLOP/s real | vs registry | rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
@@ -208,12 +231,14 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "D=%d S=%d %s %dx%dx%d ...\n", head_dim, seqlen, ragged_text,
                        var.tile_q, var.tile_kv, var.stages);
           SIGATTN_BENCH_CHECK_CUDA(cudaMemsetAsync(o.get(), 0xFF, elements * 2, stream));
-          check(var.launch(p, ws, device, stream, false), "variant forward");
+          check(var.launch(p, ws, device, stream, false, opts.order), "variant forward");
           double const diff = relative_l2_diff<__nv_bfloat16>(
               o.get(), o_ref.get(), elements, static_cast<double*>(scratch.get()), stream);
-          Timing const t =
-              timer.run([&] { check(var.launch(p, ws, device, stream, false), "variant forward"); },
-                        opts.warmup, opts.iters, opts.warmup_ms);
+          Timing const t = timer.run(
+              [&] {
+                check(var.launch(p, ws, device, stream, false, opts.order), "variant forward");
+              },
+              opts.warmup, opts.iters, opts.warmup_ms);
           bool const bad = !(diff <= kDiffLimit);
           if (bad) status = 1;
           std::printf(

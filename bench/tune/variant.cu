@@ -30,9 +30,10 @@ Variant variant<SIGATTN_TUNE_ID>() {
       sigattn::kernel::sm90::FwdTraits<kShape.head_dim, __nv_bfloat16, kShape.tile_q,
                                        kShape.tile_kv, kShape.stages, kShape.prefer_staged_o,
                                        kShape.mufu_eighths>;
-  return Variant{kShape.head_dim,      kShape.tile_q,      kShape.tile_kv,
-                 kShape.stages,        Traits::kStagedO,   Traits::kMufuEighths,
-                 Traits::kSmemBytes,   &sigattn::detail::launch_sm90_fwd_traits<Traits>};
+  return Variant{kShape.head_dim,    kShape.tile_q,
+                 kShape.tile_kv,     kShape.stages,
+                 Traits::kStagedO,   Traits::kMufuEighths,
+                 Traits::kSmemBytes, &sigattn::detail::launch_sm90_fwd_traits_ordered<Traits>};
 }
 
 }  // namespace sigattn_tune

@@ -15,7 +15,8 @@
   X(7, 64, 192, 128, 3, true, 4)          \
   X(8, 64, 192, 128, 3, true, 6)          \
   X(9, 64, 128, 128, 3, true, -1)         \
-  X(10, 64, 128, 128, 2, true, -1)
+  X(10, 64, 128, 128, 2, true, -1)        \
+  X(11, 128, 192, 64, 3, true, -1)
 
 namespace sigattn_tune {
 
@@ -28,9 +29,10 @@ struct Variant {
   bool staged_o;     ///< FwdTraits::kStagedO: O leaves through shared memory
   int mufu_eighths;  ///< FwdTraits::kMufuEighths
   int smem_bytes;
-  /// launch_sm90_fwd_traits: parameters, workspace (the split tail's, or null), device, stream,
-  /// dry run.
-  sigattn::Result (*launch)(sigattn::FwdParams const&, void*, int, cudaStream_t, bool);
+  /// launch_sm90_fwd_traits_ordered: parameters, workspace (the split tail's, or null), device,
+  /// stream, dry run, the causal tile order.
+  sigattn::Result (*launch)(sigattn::FwdParams const&, void*, int, cudaStream_t, bool,
+                            sigattn::detail::CausalOrder);
 };
 
 template <int Id>

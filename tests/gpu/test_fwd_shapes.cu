@@ -222,3 +222,51 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   WARN("built without the bf16 D = 128 Hopper rows: not checked");
 #endif
 }
+
+namespace {
+
+/// launch_sm90_fwd_traits_ordered<Traits> with the order `Order`, as a Launch.
+template <class Traits, detail::CausalOrder Order>
+Result ordered(FwdParams const& p, void* workspace, int device, cudaStream_t stream, bool dry) {
+  return detail::launch_sm90_fwd_traits_ordered<Traits>(p, workspace, device, stream, dry, Order);
+}
+
+}  // namespace
+
+// The causal tile order forced either way (bench/tune's --causal-order): the same bits as the
+// library's own choice, since each tile is computed whole by one CTA, and by levels also where
+// the library never takes it (sequences of fewer than 66 query tiles on 132 SMs), against fp64.
+TEST_CASE("forward: the causal order forced by levels or head by head",
+          "[forward][small][shapes]") {
+#if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
+  if (current_device_cc() != 90) {
+    WARN("not a compute capability 9.0 device: the Hopper shapes are not checked");
+    return;
+  }
+  using General = kernel::sm90::FwdTraits<128, __nv_bfloat16, 128, 128, 2>;
+  using detail::CausalOrder;
+  for (Causal causal : {Causal::kTopLeft, Causal::kBottomRight}) {
+    ProblemSpec s;
+    s.dtype = DType::kBF16;
+    s.head_dim = 128;
+    s.path = Path::kHopper;
+    s.batch = 3;
+    s.num_heads = 4;  // GQA: two query heads per kv head
+    s.num_kv_heads = 2;
+    s.max_q_len = 1100;
+    s.max_kv_len = 1300;
+    s.q_lens = {1100, 1, 390};
+    s.kv_lens = {1300, 257, 390};
+    s.causal = causal;
+    INFO(s.describe());
+    check_shape(&ordered<General, CausalOrder::kLevels>, 0, s);
+    s.seed = next_seed();
+    DeviceProblem prob(s);
+    std::vector<float> const automatic = run_shape(&ordered<General, CausalOrder::kAuto>, 0, prob);
+    CHECK(same_bits(run_shape(&ordered<General, CausalOrder::kLevels>, 0, prob), automatic));
+    CHECK(same_bits(run_shape(&ordered<General, CausalOrder::kHeads>, 0, prob), automatic));
+  }
+#else
+  WARN("built without the bf16 D = 128 Hopper rows: not checked");
+#endif
+}

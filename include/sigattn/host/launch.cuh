@@ -211,14 +211,21 @@ inline size_t fwd_workspace_bytes(FwdParams const& p) {
   return kFwdSplitFlagBytes + kernel::sm90::kMaxSplitCtas * tile * sizeof(float);
 }
 
+/// The order of the Hopper forward's work tiles under a causal mask
+/// (kernel/sm90/fwd_scheduler.cuh): kAuto is the library's rule (causal_by_levels); kLevels and
+/// kHeads force one of the two orders, for bench/tune's measurements and the tests (the result is
+/// the same bits either way: each tile is computed whole by one CTA).
+enum class CausalOrder { kAuto, kLevels, kHeads };
+
 /// Prepares and (unless `dry_run`) launches the Hopper forward with the shape `Traits` (a
-/// kernel::sm90::FwdTraits). The registry's rows go through launch_sm90_fwd below; tuning tools
-/// call this directly with shapes that no row names. With a `workspace` of
-/// fwd_workspace_bytes(p) (or at least kFwdSplitFlagBytes plus a TileQ x D float slot per SM)
-/// a non-causal call splits its last waves' tiles along the keys.
+/// kernel::sm90::FwdTraits) and the causal tile order `order`. The registry's rows go through
+/// launch_sm90_fwd below; tuning tools call this (or launch_sm90_fwd_traits, the library's order)
+/// directly with shapes that no row names. With a `workspace` of fwd_workspace_bytes(p) (or at
+/// least kFwdSplitFlagBytes plus a TileQ x D float slot per SM) a non-causal call splits its last
+/// waves' tiles along the keys.
 template <class Traits>
-Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, cudaStream_t stream,
-                              bool dry_run) {
+Result launch_sm90_fwd_traits_ordered(FwdParams const& p, void* workspace, int device,
+                                      cudaStream_t stream, bool dry_run, CausalOrder order) {
   constexpr bool kBF16 = std::is_same_v<typename Traits::Element, __nv_bfloat16>;
   if (p.head_dim != Traits::kHeadDim || (p.dtype == DType::kBF16) != kBF16)
     return Result{Status::kErrorNotSupported, cudaSuccess};
@@ -290,6 +297,11 @@ Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, c
           e != cudaSuccess)
         return launch_result(e);
     }
+    bool const levels =
+        order == CausalOrder::kAuto
+            ? kernel::sm90::causal_by_levels(true, args.num_q_tiles, static_cast<int>(grid))
+            : order == CausalOrder::kLevels;
+    args.causal_levels = p.causal != Causal::kNone && levels ? 1 : 0;
     cudaLaunchConfig_t config = launch_config(grid, Traits::kThreads, Traits::kSmemBytes, stream);
     cudaLaunchAttribute pdl{};
     pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -301,6 +313,14 @@ Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, c
     return launch_result(cudaLaunchKernelEx(&config, kernel, args, tma));
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
+}
+
+/// The Hopper forward in the shape `Traits` (FwdTraits), the tile order by the library's rule.
+template <class Traits>
+Result launch_sm90_fwd_traits(FwdParams const& p, void* workspace, int device, cudaStream_t stream,
+                              bool dry_run) {
+  return launch_sm90_fwd_traits_ordered<Traits>(p, workspace, device, stream, dry_run,
+                                                CausalOrder::kAuto);
 }
 
 /// Prepares and (unless `dry_run`) launches the Hopper forward of one registry row.

@@ -397,8 +397,9 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s, 
   FwdParams const& p = args.p;
   int const batch = p.batch;
   bool const causal = p.causal != Causal::kNone;
-  // The same for every CTA: gridDim.x is the wave.
-  bool const levels = causal_by_levels(causal, args.num_q_tiles, static_cast<int>(gridDim.x));
+  // The same for every CTA: the launcher's choice (causal_by_levels over the grid, the wave,
+  // unless a tuning run forced an order).
+  bool const levels = causal && args.causal_levels != 0;
   if (threadIdx.x == 0) s.split = FwdSplit{0, 0, 0, 0};
   // (kMaxLevels bounds the level table only: head by head, a causal order takes any length.)
   if (batch > kMaxSortedBatches || args.num_tiles > INT_MAX ||
