@@ -4,11 +4,11 @@
 // records what it found. Built with -DSIGATTN_BUILD_TUNING=ON (off by default).
 //
 //   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--warmup-ms 1000]
-//                     [--causal 0|1] [--causal-order auto|levels|heads] [--reverse]
+//                     [--causal 0|1] [--causal-order auto|levels|levels:K|heads] [--reverse]
 //
 // --causal-order: the shapes' tile order under a causal mask (sigattn::detail::CausalOrder): the
-// library's rule (auto, the default), or by levels or head by head for every shape; the
-// registry's baseline keeps the library's rule.
+// library's rule (auto, the default), or for every shape by levels, by levels in blocks of K
+// levels, or head by head; the registry's baseline keeps the library's rule.
 //
 // --warmup-ms: as sigattn_bench's (bench/README.md, Timing): flushed warm-up runs for about that
 // long before each shape's timed runs, so that every shape is timed at its own steady clock under
@@ -108,10 +108,15 @@ TuneOptions parse(int argc, char** argv) {
         o.order = sigattn::detail::CausalOrder::kAuto;
       } else if (order == "levels") {
         o.order = sigattn::detail::CausalOrder::kLevels;
+      } else if (order.rfind("levels:", 0) == 0 && std::atoi(order.c_str() + 7) >= 1 &&
+                 std::atoi(order.c_str() + 7) <= 64) {
+        o.order = sigattn::detail::causal_levels_in_blocks(std::atoi(order.c_str() + 7));
       } else if (order == "heads") {
         o.order = sigattn::detail::CausalOrder::kHeads;
       } else {
-        std::fprintf(stderr, "sigattn_tune_sm90: --causal-order takes auto, levels or heads\n");
+        std::fprintf(stderr,
+                     "sigattn_tune_sm90: --causal-order takes auto, levels, levels:K (K in 1..64) "
+                     "or heads\n");
         std::exit(1);
       }
     } else if (!std::strcmp(argv[i], "--reverse")) {
@@ -119,7 +124,7 @@ TuneOptions parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: sigattn_tune_sm90 [--seqlens LIST] [--iters N] [--warmup N] "
-                   "[--warmup-ms MS] [--causal 0|1] [--causal-order auto|levels|heads] "
+                   "[--warmup-ms MS] [--causal 0|1] [--causal-order auto|levels|levels:K|heads] "
                    "[--reverse]\n");
       std::exit(1);
     }
@@ -152,18 +157,21 @@ int main(int argc, char** argv) {
   std::vector<Variant> variants = all_variants();
   if (opts.reverse) std::reverse(variants.begin(), variants.end());
 
+  int const block = static_cast<int>(opts.order);
+  std::string const order_text =
+      !opts.causal                                         ? "non-causal"
+      : opts.order == sigattn::detail::CausalOrder::kAuto  ? "causal"
+      : opts.order == sigattn::detail::CausalOrder::kHeads ? "causal, the shapes head by head"
+      : opts.order == sigattn::detail::CausalOrder::kLevels
+          ? "causal, the shapes by levels"
+          : "causal, the shapes by levels in blocks of " + std::to_string(block) + " levels";
   std::printf("# sigattn_tune_sm90 (Hopper forward shapes), %s, commit %s\n\n", prop.name,
               git_commit().c_str());
   std::printf(
       "bf16, %s, 16384 tokens, hidden 2048, bias -log(kv_len); median of %d runs after %d "
       "warm-up runs and about %.0f ms of flushed ones, L2 flushed before each. TFLOP/s on real "
       "tokens.\n\n",
-      opts.causal ? (opts.order == sigattn::detail::CausalOrder::kAuto ? "causal"
-                     : opts.order == sigattn::detail::CausalOrder::kLevels
-                         ? "causal, the shapes by levels"
-                         : "causal, the shapes head by head")
-                  : "non-causal",
-      opts.iters, opts.warmup, opts.warmup_ms);
+      order_text.c_str(), opts.iters, opts.warmup, opts.warmup_ms);
   std::printf(
       "| D | S | ragged | shape (q x kv x stages, O, reciprocal) | smem KB | ms | "
       "TFLOP/s real | vs registry | rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");

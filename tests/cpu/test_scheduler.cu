@@ -6,9 +6,10 @@
 // real tiles in that order, of zero tiles in batch order and, when the causal order goes by levels,
 // of the real tiles per level), which is what build_fwd_schedule computes on the device; the GPU
 // tests check the device builder through the forward's results. Whether a causal order goes by
-// levels depends on the grid (causal_by_levels, the same function as the device's): by levels the
-// costs along the order must not increase, head by head each (batch, head)'s tiles must be
-// adjacent, and the snake must balance the CTAs for the benchmark's shapes either way.
+// levels depends on the grid (causal_level_block, the same function as the device's): by levels
+// the costs along the order must not increase, head by head each (batch, head)'s tiles must be
+// adjacent, and the snake must balance the CTAs for the benchmark's shapes either way. By levels in
+// blocks of k levels, each (batch, head)'s tiles of a block must be adjacent, blocks in order.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -25,7 +26,7 @@
 namespace {
 
 using sigattn::kernel::TileCoord;
-using sigattn::kernel::sm90::causal_by_levels;
+using sigattn::kernel::sm90::causal_level_block;
 using sigattn::kernel::sm90::FwdScheduleSmem;
 using sigattn::kernel::sm90::kMaxLevels;
 using sigattn::kernel::sm90::kMaxSortedBatches;
@@ -63,12 +64,16 @@ Problem random_trial(std::mt19937& rng, int max_len_cap, bool causal) {
   return p;
 }
 
-// The tables for `grid` persistent CTAs (the kernel's gridDim.x).
-std::unique_ptr<FwdScheduleSmem> tables(Problem const& p, int grid) {
+// The tables for `grid` persistent CTAs (the kernel's gridDim.x), by the library's rule or, with
+// `block` >= 0, the causal order forced (0 head by head, k >= 1 by levels in blocks of k).
+std::unique_ptr<FwdScheduleSmem> tables(Problem const& p, int grid, int block = -1) {
   auto s = std::make_unique<FwdScheduleSmem>();
-  bool const levels = causal_by_levels(p.causal, p.num_q_tiles(), grid);
+  int const k = !p.causal    ? 0
+                : block >= 0 ? block
+                             : causal_level_block(true, p.num_q_tiles(), grid);
+  bool const levels = k > 0;
   s->sorted = p.batch <= kMaxSortedBatches && !(levels && p.num_q_tiles() > kMaxLevels) ? 1 : 0;
-  s->levels = levels ? 1 : 0;
+  s->levels = k;
   if (!s->sorted) return s;
   std::vector<int> const& key = p.causal ? p.q_lens : p.kv_lens;
   std::vector<int> order(p.batch);
@@ -104,8 +109,8 @@ struct TilesOf {
 };
 
 // Checks that the order of one problem on `grid` CTAs is a bijection; returns the tiles in order.
-std::vector<TileCoord> check_order(Problem const& p, int grid) {
-  auto s = tables(p, grid);
+std::vector<TileCoord> check_order(Problem const& p, int grid, int block = -1) {
+  auto s = tables(p, grid, block);
   std::vector<int> tiles_of(p.batch);
   for (int b = 0; b < p.batch; ++b) tiles_of[b] = p.q_tiles(b);
   TilesOf const q_tiles{tiles_of.data()};
@@ -215,6 +220,50 @@ TEST_CASE("scheduler: under a causal mask the order goes by levels, costs non-in
   }
 }
 
+TEST_CASE("scheduler: by levels in blocks of k levels, each (batch, head) of a block together") {
+  std::mt19937 rng(1130);
+  for (int trial = 0; trial < 80; ++trial) {
+    Problem const p = random_trial(rng, 3000, true);
+    int const k = 1 + static_cast<int>(rng() % 9);
+    INFO("trial " << trial << " B=" << p.batch << " H=" << p.heads << " S=" << p.max_q
+                  << " k=" << k);
+    REQUIRE(tables(p, 132, k)->levels == k);
+    std::vector<TileCoord> const tiles = check_order(p, 132, k);
+    check_real_tiles_first(p, tiles);
+    int const nq = p.num_q_tiles();
+    for (size_t i = 1; i < tiles.size(); ++i) {
+      TileCoord const& c = tiles[i];
+      TileCoord const& prev = tiles[i - 1];
+      if (c.m >= p.q_tiles(c.b)) break;  // the zero tiles follow
+      int const block = (nq - 1 - c.m) / k, prev_block = (nq - 1 - prev.m) / k;
+      REQUIRE(prev_block <= block);  // blocks from the last query tiles down
+      if (prev_block != block) continue;
+      if (prev.b == c.b && prev.h == c.h) {
+        REQUIRE(prev.m == c.m + 1);  // one (batch, head)'s tiles of a block together, in order
+      } else {
+        // The previous (batch, head) has ended its tiles of the block (its last is the block's
+        // last level: every entry present in a block has its later levels).
+        REQUIRE(nq - 1 - prev.m == std::min(block * k + k, nq) - 1);
+        // A (batch, head) starts at its first tile of the block, entries by decreasing q_len
+        // (an entry present from a later level of the block comes after those present before).
+        int const first_level = std::max(block * k, nq - p.q_tiles(c.b));
+        REQUIRE(c.m == nq - 1 - first_level);
+        REQUIRE(p.q_lens[prev.b] >= p.q_lens[c.b]);
+        if (prev.b == c.b) REQUIRE(prev.h + 1 == c.h);
+      }
+    }
+  }
+  // k = 1 is the order by levels proper, position for position.
+  Problem const p = dense_causal(4096);
+  std::vector<TileCoord> const a = check_order(p, 132, 1), b = check_order(p, 32, -1);
+  REQUIRE(tables(p, 32)->levels == 1);
+  for (size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(a[i].m == b[i].m);
+    REQUIRE(a[i].b == b[i].b);
+    REQUIRE(a[i].h == b[i].h);
+  }
+}
+
 TEST_CASE("scheduler: under a causal mask, a saw tooth below half the wave goes head by head") {
   std::mt19937 rng(4242);
   for (int trial = 0; trial < 60; ++trial) {
@@ -242,12 +291,12 @@ TEST_CASE("scheduler: under a causal mask, a saw tooth below half the wave goes 
 TEST_CASE("scheduler: causal, levels from half a wave, the snake balances the CTAs' work") {
   // The rule at the edge, and for the benchmark's shapes on 132 CTAs (S = 1K, 4K, 16K: 8, 32, 128
   // query tiles): head by head, head by head, by levels.
-  REQUIRE(causal_by_levels(true, 66, 132));
-  REQUIRE(!causal_by_levels(true, 65, 132));
-  REQUIRE(!causal_by_levels(false, 128, 132));
-  REQUIRE(!causal_by_levels(true, 8, 132));
-  REQUIRE(!causal_by_levels(true, 32, 132));
-  REQUIRE(causal_by_levels(true, 128, 132));
+  REQUIRE(causal_level_block(true, 66, 132) == 1);
+  REQUIRE(causal_level_block(true, 65, 132) == 0);
+  REQUIRE(causal_level_block(false, 128, 132) == 0);
+  REQUIRE(causal_level_block(true, 8, 132) == 0);
+  REQUIRE(causal_level_block(true, 32, 132) == 0);
+  REQUIRE(causal_level_block(true, 128, 132) == 1);
   // The largest CTA total over the mean in the order the kernel takes. Head by head, the
   // S = 16K shape gives 1.54 (measured: causal at 0.73 of the non-causal rate); 1K and 4K 1.03.
   for (int seq : {1024, 4096, 16384}) {

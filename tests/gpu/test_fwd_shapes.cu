@@ -233,10 +233,12 @@ Result ordered(FwdParams const& p, void* workspace, int device, cudaStream_t str
 
 }  // namespace
 
-// The causal tile order forced either way (bench/tune's --causal-order): the same bits as the
-// library's own choice, since each tile is computed whole by one CTA, and by levels also where
-// the library never takes it (sequences of fewer than 66 query tiles on 132 SMs), against fp64.
-TEST_CASE("forward: the causal order forced by levels or head by head",
+// The causal tile order forced (bench/tune's --causal-order): the same bits as the library's own
+// choice, since each tile is computed whole by one CTA, and by levels, or by levels in blocks of
+// 3 levels, also where the library never takes them (sequences of fewer than 66 query tiles on
+// 132 SMs), against fp64. The longest sequence has 9 query tiles: three blocks of 3, or blocks of
+// 4, 4 and 1.
+TEST_CASE("forward: the causal order forced by levels, in blocks of levels or head by head",
           "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -261,10 +263,16 @@ TEST_CASE("forward: the causal order forced by levels or head by head",
     INFO(s.describe());
     check_shape(&ordered<General, CausalOrder::kLevels>, 0, s);
     s.seed = next_seed();
+    check_shape(&ordered<General, detail::causal_levels_in_blocks(3)>, 0, s);
+    s.seed = next_seed();
     DeviceProblem prob(s);
     std::vector<float> const automatic = run_shape(&ordered<General, CausalOrder::kAuto>, 0, prob);
     CHECK(same_bits(run_shape(&ordered<General, CausalOrder::kLevels>, 0, prob), automatic));
     CHECK(same_bits(run_shape(&ordered<General, CausalOrder::kHeads>, 0, prob), automatic));
+    CHECK(same_bits(run_shape(&ordered<General, detail::causal_levels_in_blocks(3)>, 0, prob),
+                    automatic));
+    CHECK(same_bits(run_shape(&ordered<General, detail::causal_levels_in_blocks(4)>, 0, prob),
+                    automatic));
   }
 #else
   WARN("built without the bf16 D = 128 Hopper rows: not checked");

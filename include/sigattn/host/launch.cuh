@@ -212,10 +212,14 @@ inline size_t fwd_workspace_bytes(FwdParams const& p) {
 }
 
 /// The order of the Hopper forward's work tiles under a causal mask
-/// (kernel/sm90/fwd_scheduler.cuh): kAuto is the library's rule (causal_by_levels); kLevels and
-/// kHeads force one of the two orders, for bench/tune's measurements and the tests (the result is
-/// the same bits either way: each tile is computed whole by one CTA).
-enum class CausalOrder { kAuto, kLevels, kHeads };
+/// (kernel/sm90/fwd_scheduler.cuh): kAuto is the library's rule (causal_level_block); kHeads and
+/// kLevels force head by head or by levels, and a value k >= 2 (causal_levels_in_blocks) by
+/// levels in blocks of k levels, for bench/tune's measurements and the tests (the result is the
+/// same bits in every order: each tile is computed whole by one CTA).
+enum class CausalOrder : int { kAuto = -1, kHeads = 0, kLevels = 1 };
+
+/// The order by levels in blocks of `k` levels (k >= 1; 1 is CausalOrder::kLevels).
+constexpr CausalOrder causal_levels_in_blocks(int k) { return static_cast<CausalOrder>(k); }
 
 /// Prepares and (unless `dry_run`) launches the Hopper forward with the shape `Traits` (a
 /// kernel::sm90::FwdTraits) and the causal tile order `order`. The registry's rows go through
@@ -297,11 +301,11 @@ Result launch_sm90_fwd_traits_ordered(FwdParams const& p, void* workspace, int d
           e != cudaSuccess)
         return launch_result(e);
     }
-    bool const levels =
+    int const block =
         order == CausalOrder::kAuto
-            ? kernel::sm90::causal_by_levels(true, args.num_q_tiles, static_cast<int>(grid))
-            : order == CausalOrder::kLevels;
-    args.causal_levels = p.causal != Causal::kNone && levels ? 1 : 0;
+            ? kernel::sm90::causal_level_block(true, args.num_q_tiles, static_cast<int>(grid))
+            : static_cast<int>(order);
+    args.causal_levels = p.causal != Causal::kNone ? block : 0;
     cudaLaunchConfig_t config = launch_config(grid, Traits::kThreads, Traits::kSmemBytes, stream);
     cudaLaunchAttribute pdl{};
     pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;

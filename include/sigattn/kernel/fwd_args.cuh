@@ -14,8 +14,9 @@ struct FwdArgs {
   int num_q_tiles;      // ceil(max_q_len / TileQ)
   int group;            // num_heads / num_kv_heads
   int64_t num_tiles;    // num_q_tiles * batch * num_heads
-  // The Hopper forward under a causal mask: 1 when its tile order goes by levels (the launcher
-  // sets it, by sm90::causal_by_levels unless a tuning run forces an order; 0 otherwise).
+  // The Hopper forward under a causal mask: k >= 1 when its tile order goes by levels in blocks of
+  // k levels, 0 head by head (the launcher sets it, by sm90::causal_level_block unless a tuning
+  // run forces an order; 0 without a causal mask).
   int causal_levels;
   // The Hopper forward's split tail (sm90/fwd_scheduler.cuh), from the workspace: one partial-sum
   // slot of TileQ x D floats and one flag per consumer warpgroup for each CTA. Null: no split.

@@ -111,16 +111,17 @@ struct FwdScheduleSmem {
   int64_t items;        // this CTA's work items (fwd_item_count)
   int64_t snake_items;  // how many of them come first from the snake (fwd_snake_items)
   int sorted;  // 1 when the tables are in use
-  int levels;  // 1 when the real tiles go by levels (causal_by_levels)
+  int levels;  // k >= 1 when the real tiles go by levels in blocks of k (causal_level_block)
 };
 static_assert(kMaxLevels >= kMaxSortedBatches, "level_prefix holds the tail's per-entry sums");
 
-/// Whether the causal order goes by levels: when a sequence's saw tooth of costs (num_q_tiles, the
+/// The causal order's level block (0: head by head; k >= 1: by levels in blocks of k levels): by
+/// levels when a sequence's saw tooth of costs (num_q_tiles, the
 /// query tiles of the longest sequence) is at least half the wave (`grid` persistent CTAs). A
 /// shorter one the snake balances head by head, and head by head keeps K and V shared in L2 (see
 /// above). Host and device, so that the CPU tests apply the same rule.
-SIGATTN_HOST_DEVICE constexpr bool causal_by_levels(bool causal, int num_q_tiles, int grid) {
-  return causal && 2 * int64_t{num_q_tiles} >= grid;
+SIGATTN_HOST_DEVICE constexpr int causal_level_block(bool causal, int num_q_tiles, int grid) {
+  return causal && 2 * int64_t{num_q_tiles} >= grid ? 1 : 0;
 }
 
 /// Key tiles of batch entry b for the kernels (kv_len clamped, in tiles of TileKV keys).
@@ -224,11 +225,32 @@ SIGATTN_HOST_DEVICE TileCoord tile_at_position(FwdScheduleSmem const& s, int bat
   int const x = static_cast<int>(pos);
   int const total_real = s.real_prefix[batch];
   if (x < total_real && s.levels) {
+    // The block of k levels [l0, l1) that holds x. In it, the entries go in the order and each
+    // (entry, head) takes its levels of the block together, first to last; an entry present from
+    // level l0 + g on has l1 - l0 - g of them, and those entries follow the ones present from
+    // l0 + g - 1 (the order is by decreasing q_len). k = 1 is the order by levels proper.
+    int const k = s.levels;
     int const l = upper_index(s.level_prefix, num_q_tiles, x);
-    int const within = x - s.level_prefix[l];
-    c.m = num_q_tiles - 1 - l;
-    c.b = s.order[within / num_heads];
-    c.h = within % num_heads;
+    int const l0 = l - l % k;
+    int const l1 = l0 + k < num_q_tiles ? l0 + k : num_q_tiles;
+    int y = x - s.level_prefix[l0];
+    int entry = 0;   // the first entry present from level l0 + g on
+    int before = 0;  // entries present at level l0 + g - 1
+    for (int g = 0; g < l1 - l0; ++g) {
+      int const present = (s.level_prefix[l0 + g + 1] - s.level_prefix[l0 + g]) / num_heads;
+      int const span = l1 - l0 - g;  // levels of the block that each of them has
+      int const size = (present - before) * num_heads * span;
+      if (y < size) {
+        c.b = s.order[entry + y / (num_heads * span)];
+        c.h = y / span % num_heads;
+        c.m = num_q_tiles - 1 - (l0 + g + y % span);
+        return c;
+      }
+      y -= size;
+      entry = present;
+      before = present;
+    }
+    c.m = c.b = c.h = 0;  // (not reached: x lies in the block)
   } else if (x < total_real) {
     int const i = upper_index(s.real_prefix, batch, x);
     c.b = s.order[i];
@@ -397,9 +419,9 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s, 
   FwdParams const& p = args.p;
   int const batch = p.batch;
   bool const causal = p.causal != Causal::kNone;
-  // The same for every CTA: the launcher's choice (causal_by_levels over the grid, the wave,
+  // The same for every CTA: the launcher's choice (causal_level_block over the grid, the wave,
   // unless a tuning run forced an order).
-  bool const levels = causal && args.causal_levels != 0;
+  bool const levels = causal && args.causal_levels > 0;
   if (threadIdx.x == 0) s.split = FwdSplit{0, 0, 0, 0};
   // (kMaxLevels bounds the level table only: head by head, a causal order takes any length.)
   if (batch > kMaxSortedBatches || args.num_tiles > INT_MAX ||
@@ -456,7 +478,7 @@ SIGATTN_DEVICE void build_fwd_schedule(FwdArgs const& args, FwdScheduleSmem& s, 
                      [&](int i) { return (args.num_q_tiles - q_tiles(i)) * p.num_heads; });
     if (lane == 0) {
       s.sorted = 1;
-      s.levels = levels ? 1 : 0;
+      s.levels = levels ? args.causal_levels : 0;
     }
     if (split && !causal) {
       // The split tail: the real tiles that see a key are the order's entries up to the first
