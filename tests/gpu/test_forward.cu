@@ -1,14 +1,12 @@
 // The forward GPU matrix: every registered forward config that runs on this device, against the
 // fp64 CPU reference (small shapes, tag [small]) and the naive fp32 GPU reference (long ones).
-#include <catch2/catch.hpp>
-
-#include <sigattn/api.hpp>
-#include <sigattn/kernel/sm90/fwd_scheduler.cuh>  // causal_by_levels (a host/device rule)
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <sigattn/api.hpp>
+#include <sigattn/kernel/sm90/fwd_scheduler.cuh>  // causal_level_block (a host/device rule)
 #include <thread>
 #include <utility>
 #include <vector>
@@ -686,18 +684,17 @@ TEST_CASE("forward: K and V broadcast over the batch (zero batch stride)",
 // scan takes two a lane too), the longest entries (1 and 3) L - 2 tiles long, so that no entry
 // reaches the top two levels, five entries without queries, equal q_lens (ties go by index), and
 // kv_len above, equal to and below q_len, and 0. A tile that the order misses keeps the NaN that
-// O was poisoned with. The order goes by levels only when 2 L is at least the grid
-// (causal_by_levels), here one CTA per SM (there are more tiles than SMs), so L is the larger of
-// 35 and half the SM count: 66 with 132 SMs (H100 SXM, H200). With the 35 levels this case had
-// before that rule, the order there would go head by head and leave the level builder untested.
-// Short key ranges keep the fp64 reference at 1.7M to 2.2M (top-left) and 0.9M (bottom-right)
-// visible (query, key) pairs a call (L = 66); most of the host's time goes to the tensors of
+// O was poisoned with. The order goes by levels (in blocks of 4) only when 5 L is at least the
+// grid (causal_level_block), here one CTA per SM (there are more tiles than SMs), so L is the
+// larger of 35 and a fifth of the SM count: 35 with 132 SMs (H100 SXM, H200), 8 full blocks and
+// one of 3 levels. (Sessions 17-18 took 66 levels, for a rule of half the SM count.) Short key
+// ranges keep the fp64 reference small; most of the host's time goes to the tensors of
 // (L t - 40) x 40 x 2 query rows.
 TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[forward][causal]") {
   int device = 0, sms = 0;
   SIGATTN_TEST_CUDA(cudaGetDevice(&device));
   SIGATTN_TEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  int32_t const levels = std::max(35, (sms + 1) / 2);
+  int32_t const levels = std::max(35, (sms + 4) / 5);
   bool hopper = false;
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     if (c.path != Path::kHopper) continue;  // the portable forward has no tile order
@@ -710,7 +707,7 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
     s.max_kv_len = 700;
     // The grid as launch_sm90_fwd_traits sizes it: min(work tiles, SMs).
     int64_t const grid = std::min<int64_t>(int64_t{levels} * s.batch * s.num_heads, sms);
-    REQUIRE(kernel::sm90::causal_by_levels(true, levels, static_cast<int>(grid)));
+    REQUIRE(kernel::sm90::causal_level_block(true, levels, static_cast<int>(grid)) > 0);
     int32_t const long_q = (levels - 2) * t;  // the longest entries (1 and 3)
     s.q_lens = {300, long_q - 50, 0,         long_q - 100, 129,        1,   0,   193, 64,  191,
                 77,  0,           256,       128,          20 * t + 7, 12,  192, 383, 420, 1,

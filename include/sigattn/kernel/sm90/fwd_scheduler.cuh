@@ -13,17 +13,22 @@
 //     stream its K and V at the same time share them in L2.
 //   - under a causal mask, batch entries by decreasing q_len (ties by index), as a tile's cost
 //     grows with its query tile index m. When a sequence's saw tooth of costs is long against the
-//     wave (causal_by_levels: 2 num_q_tiles >= G), the order goes by levels, m from the largest
-//     down: level m holds tile m of every (batch entry, head) that has it, entries in that order,
-//     heads inner. Head by head instead, the costs would run as one saw tooth per (batch, head),
-//     as long as the wave (128 key tiles down to 1 at S = 16K, 132 CTAs), which the snake, made
-//     for a non-increasing sequence, cannot balance: measured on an H200 (D = 128, bf16, dense
-//     causal, 16384 tokens, hidden 2048) 566 TFLOP/s by levels against 382 head by head at
-//     S = 16K. A shorter saw tooth (below half a wave) the snake already balances, and there the
-//     order stays head by head, which keeps the tiles of one head running together so that they
-//     share its K and V in L2; by levels, the concurrent tiles spread over all the heads, whose K
-//     and V (128 MB) do not fit the 60 MB L2: at S = 1K (8 tiles a head) 307 by levels against
-//     336 head by head, at S = 4K (32) 480 against 477.
+//     wave (causal_level_block: 5 num_q_tiles >= G), the order goes by levels in blocks of k = 4:
+//     level l is query tile m = num_q_tiles - 1 - l, levels are taken k at a time from the
+//     largest m down, and in a block each (batch entry, head) that has tiles there takes them
+//     together, m from the largest down, entries in that order, heads inner. Head by head
+//     instead, the costs would run as one saw tooth per (batch, head), as long as the wave (128
+//     key tiles down to 1 at S = 16K, 132 CTAs), which the snake, made for a non-increasing
+//     sequence, cannot balance: measured on an H200 (D = 128, bf16, dense causal, 16384 tokens,
+//     hidden 2048) 566 TFLOP/s by levels against 382 head by head at S = 16K; a padded batch's
+//     saw teeth of unequal lengths unbalance it from 4K on. By levels proper (k = 1), the
+//     concurrent tiles spread over all the heads, whose K and V (128 MB) do not fit the 60 MB L2,
+//     and each K or V tile is read from memory by about one CTA: dense batches of 1K-4K ran
+//     9-16% slower than head by head. In blocks of k, about k CTAs run one (batch, head) together
+//     and share its K and V in L2, while the costs along the order rise by at most k - 1 tiles
+//     inside a block, a short saw tooth that the snake balances. A shorter saw tooth (below a
+//     fifth of the wave) the snake balances head by head, and there the order stays head by
+//     head, whose concurrent tiles share the fewest heads' K and V (docs/tuning.md, session 19).
 // With more than kMaxSortedBatches batch entries, or by levels more than kMaxLevels query tiles,
 // the real and zero tiles keep the plain order (batch, head, query tile last to first).
 //
@@ -115,13 +120,18 @@ struct FwdScheduleSmem {
 };
 static_assert(kMaxLevels >= kMaxSortedBatches, "level_prefix holds the tail's per-entry sums");
 
-/// The causal order's level block (0: head by head; k >= 1: by levels in blocks of k levels): by
-/// levels when a sequence's saw tooth of costs (num_q_tiles, the
-/// query tiles of the longest sequence) is at least half the wave (`grid` persistent CTAs). A
-/// shorter one the snake balances head by head, and head by head keeps K and V shared in L2 (see
-/// above). Host and device, so that the CPU tests apply the same rule.
+/// The level block of a causal order (0: head by head; k >= 1: by levels in blocks of k levels),
+/// the same for every CTA: blocks of kCausalLevelBlock levels when the longest sequence's saw tooth
+/// of costs (num_q_tiles) is at least a fifth of the wave (`grid` persistent CTAs), head by head
+/// below. Measured on an H200 (docs/tuning.md, session 19; bench/tune forced each order, causal,
+/// 16,384 tokens, 132 CTAs): the plain order by levels loses up to 16% on dense batches of 1K-4K
+/// (the concurrent tiles read every head's K and V: L2 misses), blocks of 4 lose at most 5% there
+/// and keep the gain of levels on padded batches from 4K on (+12% at 4K, +24% at 8K, D = 128);
+/// below 4K head by head is as good or better either way. Host and device, so that the CPU
+/// tests apply the same rule.
+constexpr int kCausalLevelBlock = 4;
 SIGATTN_HOST_DEVICE constexpr int causal_level_block(bool causal, int num_q_tiles, int grid) {
-  return causal && 2 * int64_t{num_q_tiles} >= grid ? 1 : 0;
+  return causal && 5 * int64_t{num_q_tiles} >= grid ? kCausalLevelBlock : 0;
 }
 
 /// Key tiles of batch entry b for the kernels (kv_len clamped, in tiles of TileKV keys).
