@@ -306,7 +306,7 @@ TEST_CASE("scheduler: causal, blocks of levels from a fifth of a wave, the snake
 
 TEST_CASE("scheduler: kMaxLevels bounds the order by levels only") {
   // Three causal entries of kMaxLevels + 1 query tiles: by levels (132 CTAs) the plain order, head
-  // by head (more CTAs than twice the query tiles) still sorted.
+  // by head (more CTAs than five times the query tiles) still sorted.
   int const len = (kMaxLevels + 1) * kTileQ;
   Problem p{3, 1, len, len, {len - kTileQ, len, len - 1}, {len, len, len}};
   p.causal = true;

@@ -235,9 +235,10 @@ Result ordered(FwdParams const& p, void* workspace, int device, cudaStream_t str
 
 // The causal tile order forced (bench/tune's --causal-order): the same bits as the library's own
 // choice, since each tile is computed whole by one CTA, and by levels, or by levels in blocks of
-// 3 levels, also where the library never takes them (sequences of fewer than 66 query tiles on
-// 132 SMs), against fp64. The longest sequence has 9 query tiles: three blocks of 3, or blocks of
-// 4, 4 and 1.
+// 3 levels, also where the library never takes them (its rule goes head by head below a fifth of
+// the grid in query tiles, as here on any device of more than 45 SMs, so the forced head-by-head
+// call repeats the rule's order), against fp64. The longest sequence has 9 query tiles: three
+// blocks of 3, or blocks of 4, 4 and 1.
 TEST_CASE("forward: the causal order forced by levels, in blocks of levels or head by head",
           "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16

@@ -125,10 +125,11 @@ static_assert(kMaxLevels >= kMaxSortedBatches, "level_prefix holds the tail's pe
 /// of costs (num_q_tiles) is at least a fifth of the wave (`grid` persistent CTAs), head by head
 /// below. Measured on an H200 (docs/tuning.md, session 19; bench/tune forced each order, causal,
 /// 16,384 tokens, 132 CTAs): the plain order by levels loses up to 16% on dense batches of 1K-4K
-/// (the concurrent tiles read every head's K and V: L2 misses), blocks of 4 lose at most 5% there
-/// and keep the gain of levels on padded batches from 4K on (+12% at 4K, +24% at 8K, D = 128);
-/// below 4K head by head is as good or better either way. Host and device, so that the CPU
-/// tests apply the same rule.
+/// at D = 128 (the concurrent tiles read every head's K and V; L2 misses, not profiled), blocks of
+/// 4 lose 1.6-4.6% there and keep most of the gain of levels on padded batches from 4K on (+12% at
+/// 4K, +24% at 8K, D = 128); they lose 4% on the dense 8K batch and 3-6% at D = 64, 12K. Below 27
+/// query tiles neither order pays on both kinds of batch. Host and device, so that the CPU tests
+/// apply the same rule.
 constexpr int kCausalLevelBlock = 4;
 SIGATTN_HOST_DEVICE constexpr int causal_level_block(bool causal, int num_q_tiles, int grid) {
   return causal && 5 * int64_t{num_q_tiles} >= grid ? kCausalLevelBlock : 0;
