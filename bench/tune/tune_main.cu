@@ -151,7 +151,11 @@ int main(int argc, char** argv) {
   }
   cudaStream_t stream = nullptr;
   SIGATTN_BENCH_CHECK_CUDA(cudaStreamCreate(&stream));
-  Timer timer(stream, static_cast<size_t>(prop.l2CacheSize));
+  GpuClock const clock(device);  // each row's mean SM clock over its timed runs (NVML)
+  Timer timer(stream, static_cast<size_t>(prop.l2CacheSize), &clock);
+  auto mhz = [](Timing const& t) {
+    return std::isnan(t.sm_mhz) ? std::string("-") : std::to_string(std::lround(t.sm_mhz));
+  };
   DeviceBuffer scratch;
   scratch.allocate(2 * sizeof(double));
   std::vector<Variant> variants = all_variants();
@@ -174,7 +178,8 @@ int main(int argc, char** argv) {
       order_text.c_str(), opts.iters, opts.warmup, opts.warmup_ms);
   std::printf(
       "| D | S | ragged | shape (q x kv x stages, O, reciprocal) | smem KB | ms | "
-      "TFLOP/s real | vs registry | rel. diff O |\n|---|---|---|---|---|---|---|---|---|\n");
+      "TFLOP/s real | vs registry | rel. diff O | SM MHz |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n");
 
   int status = 0;
   for (int head_dim : {128, 64}) {
@@ -229,8 +234,9 @@ int main(int argc, char** argv) {
             timer.run([&] { check(sigattn::forward(p, ws, stream), "registry forward"); },
                       opts.warmup, opts.iters, opts.warmup_ms);
         char const* ragged_text = ragged == Ragged::kDense ? "dense" : "uniform";
-        std::printf("| %d | %d | %s | registry | - | %.3f | %.1f | 1.00 | - |\n", head_dim, seqlen,
-                    ragged_text, base.median_ms, flop / base.median_ms * 1e-9);
+        std::printf("| %d | %d | %s | registry | - | %.3f | %.1f | 1.00 | - | %s |\n", head_dim,
+                    seqlen, ragged_text, base.median_ms, flop / base.median_ms * 1e-9,
+                    mhz(base).c_str());
         std::fflush(stdout);
 
         p.o = o.get();
@@ -250,11 +256,12 @@ int main(int argc, char** argv) {
           bool const bad = !(diff <= kDiffLimit);
           if (bad) status = 1;
           std::printf(
-              "| %d | %d | %s | %dx%dx%d, %s, rcp %d/8 MUFU | %d | %.3f | %.1f | %.2f | %.1e%s |\n",
+              "| %d | %d | %s | %dx%dx%d, %s, rcp %d/8 MUFU | %d | %.3f | %.1f | %.2f | "
+              "%.1e%s | %s |\n",
               head_dim, seqlen, ragged_text, var.tile_q, var.tile_kv, var.stages,
               var.staged_o ? "staged" : "direct", var.mufu_eighths, var.smem_bytes / 1024,
               t.median_ms, flop / t.median_ms * 1e-9, base.median_ms / t.median_ms, diff,
-              bad ? " MISMATCH" : "");
+              bad ? " MISMATCH" : "", mhz(t).c_str());
           std::fflush(stdout);
         }
       }
