@@ -104,13 +104,13 @@ TuneOptions parse(int argc, char** argv) {
       o.causal = std::atoi(value()) != 0;
     } else if (!std::strcmp(argv[i], "--causal-order")) {
       std::string const order = value();
+      int const block = order.rfind("levels:", 0) == 0 ? std::atoi(order.c_str() + 7) : 0;
       if (order == "auto") {
         o.order = sigattn::detail::CausalOrder::kAuto;
       } else if (order == "levels") {
         o.order = sigattn::detail::CausalOrder::kLevels;
-      } else if (order.rfind("levels:", 0) == 0 && std::atoi(order.c_str() + 7) >= 1 &&
-                 std::atoi(order.c_str() + 7) <= 64) {
-        o.order = sigattn::detail::causal_levels_in_blocks(std::atoi(order.c_str() + 7));
+      } else if (block >= 1 && block <= 64) {
+        o.order = sigattn::detail::causal_levels_in_blocks(block);
       } else if (order == "heads") {
         o.order = sigattn::detail::CausalOrder::kHeads;
       } else {

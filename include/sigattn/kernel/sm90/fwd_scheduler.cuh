@@ -245,12 +245,11 @@ SIGATTN_HOST_DEVICE TileCoord tile_at_position(FwdScheduleSmem const& s, int bat
     int const l0 = l - l % k;
     int const l1 = l0 + k < num_q_tiles ? l0 + k : num_q_tiles;
     int y = x - s.level_prefix[l0];
-    int entry = 0;   // the first entry present from level l0 + g on
-    int before = 0;  // entries present at level l0 + g - 1
+    int entry = 0;  // entries present before level l0 + g: the first one new at l0 + g
     for (int g = 0; g < l1 - l0; ++g) {
       int const present = (s.level_prefix[l0 + g + 1] - s.level_prefix[l0 + g]) / num_heads;
       int const span = l1 - l0 - g;  // levels of the block that each of them has
-      int const size = (present - before) * num_heads * span;
+      int const size = (present - entry) * num_heads * span;
       if (y < size) {
         c.b = s.order[entry + y / (num_heads * span)];
         c.h = y / span % num_heads;
@@ -259,7 +258,6 @@ SIGATTN_HOST_DEVICE TileCoord tile_at_position(FwdScheduleSmem const& s, int bat
       }
       y -= size;
       entry = present;
-      before = present;
     }
     c.m = c.b = c.h = 0;  // (not reached: x lies in the block)
   } else if (x < total_real) {
