@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Compares the main loops of the same kernels in two SASS dumps.
+
+For every kernel whose mangled name contains FILTER and that appears in both dumps, takes the
+instructions from its first to its last HGMMA (the Hopper kernels' main loops), removes register,
+predicate and barrier numbers and immediates, and prints the instruction counts of both and the
+similarity of the two sequences (difflib's ratio: 1.000 when the loops are the same but for
+register allocation). A change outside a loop can move ptxas's schedule inside it, and that moved
+the backward's key side by 2-4.5% in session 21 (docs/performance.md); this is the check to run
+before a bench A/B.
+
+Usage:
+  cuobjdump --dump-sass OLD_BINARY > old.sass
+  cuobjdump --dump-sass NEW_BINARY > new.sass
+  python3 tools/sass_loop_compare.py old.sass new.sass [FILTER]   (FILTER default: sm90_bwd_kernel)
+Exit status 0; kernels without HGMMA or missing from one dump are listed as such.
+"""
+import difflib
+import re
+import sys
+
+
+def read_functions(path):
+    """Maps each function's mangled name to its list of SASS instructions (no addresses)."""
+    functions, current = {}, None
+    with open(path) as f:
+        for line in f:
+            m = re.search(r"Function : (\S+)", line)
+            if m:
+                current = functions.setdefault(m.group(1), [])
+                continue
+            m = re.match(r"\s+/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;", line)
+            if m and current is not None:
+                current.append(m.group(2).strip())
+    return functions
+
+
+def normalise(instruction):
+    instruction = re.sub(r"0x[0-9a-f]+", "X", instruction)
+    instruction = re.sub(r"\bU?R\d+\b", "R", instruction)
+    instruction = re.sub(r"\bU?P\d\b", "P", instruction)
+    return re.sub(r"\bB\d+\b", "B", instruction)
+
+
+def main_loop(instructions):
+    """The normalised instructions from the first HGMMA to the last, or None without HGMMA."""
+    norm = [normalise(i) for i in instructions]
+    at = [k for k, i in enumerate(norm) if "HGMMA" in i]
+    return norm[at[0]:at[-1] + 1] if at else None
+
+
+def main(argv):
+    if len(argv) not in (3, 4):
+        print(__doc__.strip().split("Usage:")[1], file=sys.stderr)
+        return 2
+    old, new = read_functions(argv[1]), read_functions(argv[2])
+    pattern = argv[3] if len(argv) == 4 else "sm90_bwd_kernel"
+    names = sorted(n for n in old if pattern in n)
+    if not names:
+        print(f"no kernel matching '{pattern}' in {argv[1]}")
+    for name in names:
+        if name not in new:
+            print(f"   -    only in {argv[1]}: {name}")
+            continue
+        a, b = main_loop(old[name]), main_loop(new[name])
+        if a is None or b is None:
+            print(f"   -    no HGMMA: {name}")
+            continue
+        ratio = difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+        print(f"{ratio:.3f}  loop {len(a)} -> {len(b)}  kernel {len(old[name])} -> "
+              f"{len(new[name])}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
