@@ -2,10 +2,11 @@
 """Compares the main loops of the same kernels in two SASS dumps.
 
 For every kernel whose mangled name contains FILTER and that appears in both dumps, takes the
-instructions from its first to its last HGMMA (the Hopper kernels' main loops), removes register,
-predicate and barrier numbers and immediates, and prints the instruction counts of both and the
-similarity of the two sequences (difflib's ratio: 1.000 when the loops are the same but for
-register allocation). A change outside a loop can move ptxas's schedule inside it, and that moved
+instructions from its first to its last HGMMA (the Hopper kernels' main loops), replaces register,
+predicate and convergence-barrier numbers and hexadecimal immediates by placeholders (decimal and
+floating-point immediates stay), and prints the instruction counts of both and the similarity of
+the two sequences: difflib's ratio to three decimals, or "same" when the normalised loops are
+equal (the same code but for register allocation). A change outside a loop can move ptxas's schedule inside it, and that moved
 the backward's key side by 2-4.5% in session 21 (docs/performance.md); this is the check to run
 before a bench A/B.
 
@@ -13,7 +14,8 @@ Usage:
   cuobjdump --dump-sass OLD_BINARY > old.sass
   cuobjdump --dump-sass NEW_BINARY > new.sass
   python3 tools/sass_loop_compare.py old.sass new.sass [FILTER]   (FILTER default: sm90_bwd_kernel)
-Exit status 0; kernels without HGMMA or missing from one dump are listed as such.
+Exit status 0; kernels without HGMMA, or in one dump only, are listed as such. A dump must hold
+one cubin per function name (one architecture, one object): a name seen twice is refused.
 """
 import difflib
 import re
@@ -27,7 +29,9 @@ def read_functions(path):
         for line in f:
             m = re.search(r"Function : (\S+)", line)
             if m:
-                current = functions.setdefault(m.group(1), [])
+                if m.group(1) in functions:
+                    sys.exit(f"{path}: {m.group(1)} appears twice (several cubins in one dump?)")
+                current = functions[m.group(1)] = []
                 continue
             m = re.match(r"\s+/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;", line)
             if m and current is not None:
@@ -51,23 +55,24 @@ def main_loop(instructions):
 
 def main(argv):
     if len(argv) not in (3, 4):
-        print(__doc__.strip().split("Usage:")[1], file=sys.stderr)
+        print("Usage:" + __doc__.split("Usage:")[1], file=sys.stderr)
         return 2
     old, new = read_functions(argv[1]), read_functions(argv[2])
     pattern = argv[3] if len(argv) == 4 else "sm90_bwd_kernel"
-    names = sorted(n for n in old if pattern in n)
+    names = sorted(n for n in set(old) | set(new) if pattern in n)
     if not names:
-        print(f"no kernel matching '{pattern}' in {argv[1]}")
+        print(f"no kernel matching '{pattern}' in either dump")
     for name in names:
-        if name not in new:
-            print(f"   -    only in {argv[1]}: {name}")
+        if name not in new or name not in old:
+            print(f"  -    only in {argv[1] if name in old else argv[2]}: {name}")
             continue
         a, b = main_loop(old[name]), main_loop(new[name])
         if a is None or b is None:
-            print(f"   -    no HGMMA: {name}")
+            print(f"  -    no HGMMA: {name}")
             continue
-        ratio = difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-        print(f"{ratio:.3f}  loop {len(a)} -> {len(b)}  kernel {len(old[name])} -> "
+        ratio = "same " if a == b else \
+            f"{difflib.SequenceMatcher(None, a, b, autojunk=False).ratio():.3f}"
+        print(f"{ratio}  loop {len(a)} -> {len(b)}  kernel {len(old[name])} -> "
               f"{len(new[name])}  {name}")
     return 0
 
