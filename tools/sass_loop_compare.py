@@ -6,16 +6,17 @@ instructions from its first to its last HGMMA (the Hopper kernels' main loops), 
 predicate and convergence-barrier numbers and hexadecimal immediates by placeholders (decimal and
 floating-point immediates stay), and prints the instruction counts of both and the similarity of
 the two sequences: difflib's ratio to three decimals, or "same" when the normalised loops are
-equal (the same code but for register allocation). A change outside a loop can move ptxas's schedule inside it, and that moved
-the backward's key side by 2-4.5% in session 21 (docs/performance.md); this is the check to run
-before a bench A/B.
+equal (the same code but for register allocation). Kernels are matched by architecture and name
+(a dump of a build for several architectures holds one cubin per architecture). A change outside
+a loop can move ptxas's schedule inside it, and that moved the backward's key side by 2-4.5% in
+session 21 (docs/performance.md); this is the check to run before a bench A/B.
 
 Usage:
   cuobjdump --dump-sass OLD_BINARY > old.sass
   cuobjdump --dump-sass NEW_BINARY > new.sass
   python3 tools/sass_loop_compare.py old.sass new.sass [FILTER]   (FILTER default: sm90_bwd_kernel)
-Exit status 0; kernels without HGMMA, or in one dump only, are listed as such. A dump must hold
-one cubin per function name (one architecture, one object): a name seen twice is refused.
+Exit status 0; kernels without HGMMA, or in one dump only, are listed as such. A name seen twice
+for one architecture (several objects in one dump) is refused.
 """
 import difflib
 import re
@@ -23,15 +24,20 @@ import sys
 
 
 def read_functions(path):
-    """Maps each function's mangled name to its list of SASS instructions (no addresses)."""
-    functions, current = {}, None
+    """Maps "ARCH NAME" (as "sm_90a _ZN...") to the function's SASS instructions, no addresses."""
+    functions, current, arch = {}, None, "?"
     with open(path) as f:
         for line in f:
+            m = re.search(r"code for (sm_\w+)", line)
+            if m:
+                arch, current = m.group(1), None
+                continue
             m = re.search(r"Function : (\S+)", line)
             if m:
-                if m.group(1) in functions:
-                    sys.exit(f"{path}: {m.group(1)} appears twice (several cubins in one dump?)")
-                current = functions[m.group(1)] = []
+                key = f"{arch} {m.group(1)}"
+                if key in functions:
+                    sys.exit(f"{path}: {key} appears twice (several objects in one dump?)")
+                current = functions[key] = []
                 continue
             m = re.match(r"\s+/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;", line)
             if m and current is not None:
