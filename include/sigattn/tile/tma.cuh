@@ -55,6 +55,16 @@ SIGATTN_DEVICE void mbarrier_wait(uint64_t* bar, uint32_t parity) {
 #endif
 }
 
+/// Whether the phase with the given parity has completed (mbarrier.test_wait: never blocks; on
+/// true it orders like a completed wait).
+SIGATTN_DEVICE bool mbarrier_test(uint64_t* bar, uint32_t parity) {
+#if SIGATTN_ARCH_SM90A
+  return cuda::ptx::mbarrier_test_wait_parity(bar, parity);
+#else
+  return false;
+#endif
+}
+
 /// Generic-proxy shared-memory writes made so far become visible to later async-proxy reads
 /// (wgmma operands, TMA stores).
 SIGATTN_DEVICE void fence_proxy_async_shared() {

@@ -47,7 +47,32 @@ namespace sigattn::kernel::sm90 {
 // Named barrier ids (0 is __syncthreads).
 constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed
 constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged
-constexpr int kBarrierTurn0 = 5;      // + consumer index: that warpgroup may issue its products
+constexpr int kBarrierTurn0 = 5;
+
+// A diagnostic hook, compiled out unless the including program defines SIGATTN_FWD_TRACE(event,
+// value) and SIGATTN_FWD_TRACE_STATE (a declaration at the top of the consumer, for the hook's
+// own state): every consumer thread then calls SIGATTN_FWD_TRACE at the events below, and the
+// consumer forces its accumulators before the events that end a pass, so that a time stamp
+// taken there follows the pass. tools/fwd_trace.cu records them (a timeline of the consumers);
+// without the macros the kernel is the same instruction for instruction.
+#ifdef SIGATTN_FWD_TRACE
+#define SIGATTN_FWD_TRACING 1
+#else
+#define SIGATTN_FWD_TRACING 0
+#define SIGATTN_FWD_TRACE_STATE
+#define SIGATTN_FWD_TRACE(event, value) ((void)0)
+#endif
+enum FwdTraceEvent : int {
+  kTrTile = 0,      // a work item's info read (value: item index)
+  kTrQReady = 1,    // its Q tile landed (value: key tiles this warpgroup works)
+  kTrKvWait = 2,    // an iteration begins: waits for K(n+1) and V(n)
+  kTrTurnWait = 3,  // waits for its turn
+  kTrIssued = 4,    // products issued, turn passed (value: 0 prologue, 1 loop, 2 last P V)
+  kTrSReady = 5,    // S complete
+  kTrSigEnd = 6,    // sigmoid done
+  kTrPvReady = 7,   // the P V product complete
+  kTrEpiEnd = 8,    // the work item's epilogue done
+};      // + consumer index: that warpgroup may issue its products
 
 template <class Traits>
 struct FwdSmemLayout {
@@ -329,14 +354,20 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   // work item: n_end - n_begin + 1 (the first S, then one per key tile of the item).
   // (The barrier ids are derived from threadIdx.x at each use rather than kept live across the
   // work-tile loop, where every register is taken.)
+  // Without Traits::kTurns (three consumers) the turns are left out: the tensor cores' own
+  // queue orders the batches (a warpgroup's wgmma issue waits while they are busy), and the
+  // barriers only added waits.
   auto turn_wait = [] {
-    tile::named_barrier_sync(kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 2 * 128);
+    if constexpr (Traits::kTurns)
+      tile::named_barrier_sync(kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 2 * 128);
   };
   auto turn_pass = [] {
-    tile::named_barrier_arrive(
-        kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) % Traits::kConsumers, 2 * 128);
+    if constexpr (Traits::kTurns)
+      tile::named_barrier_arrive(
+          kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) % Traits::kConsumers, 2 * 128);
   };
   if (consumer == Traits::kConsumers - 1) turn_pass();
+  SIGATTN_FWD_TRACE_STATE
 
   // The widths of a key tile's products: the whole tile, or the first half of a warpgroup's last
   // one (Traits::kHalfLastTile; otherwise the whole tile too). A half-width S has an accumulator
@@ -414,6 +445,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     int const info_slot = k & 1;
     tile::mbarrier_wait(smem.info_full(info_slot), (k >> 1) & 1);
     FwdTilePlan const w = plan_from_info<Traits>(args, *smem.info(info_slot));
+    SIGATTN_FWD_TRACE(kTrTile, k);
     if (w.n_end <= w.n_begin) {
       // A query tile past q_len, or one whose rows see no key (kv_len = 0): O is zero, and
       // nothing was loaded for it. This warpgroup writes its 64 rows.
@@ -438,10 +470,11 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
 
     FwdTileScores const ts = tile_scores(w, smem.info(info_slot)->bias_t);
     // V(n) ready for its product: landed, and zeroed past kv_len in the tile that crosses it.
-    auto wait_v = [&](int n) {
+    // (`landed`: the caller has seen V(n)'s phase complete already.)
+    auto wait_v = [&](int n, bool landed = false) {
       int const stage = kv_iter % kStages;
       int const key0 = n * kTileKV;
-      tile::mbarrier_wait(smem.v_full(stage), (kv_iter / kStages) & 1);
+      if (!landed) tile::mbarrier_wait(smem.v_full(stage), (kv_iter / kStages) & 1);
       if (key0 + kTileKV > ts.len.kv_len) {
         // The tile that crosses kv_len: zero V's padded rows (all consumers share the work),
         // make the writes visible to the tensor cores, and let every consumer see them.
@@ -464,6 +497,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     };
 
     tile::mbarrier_wait(smem.q_full(q_buffer), q_parity);
+    SIGATTN_FWD_TRACE(kTrQReady, 0);
     // The key tiles this warpgroup's rows see: a prefix of the tile's n_tiles (which the tile's
     // last real row sets). Fewer when the rows are all past q_len (none: the last query tile of a
     // sequence whose length is not a tile multiple) or under a causal mask, where the first
@@ -492,13 +526,18 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
 
       // Prologue: S(n_begin) and its sigmoid.
       auto prologue = [&](auto width) {
+        SIGATTN_FWD_TRACE(kTrTurnWait, 0);
         turn_wait();
         issue_s(kv_iter % kStages, q_buffer, width);
         turn_pass();
+        SIGATTN_FWD_TRACE(kTrIssued, 0);
         tile::wgmma_wait<0>();
+        SIGATTN_FWD_TRACE(kTrSReady, 0);
         tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
         if (my_end == n_begin + 1) release_q_after_s(q_buffer);
         sigmoid_tile(ts, n_begin * kTileKV, width);
+        if constexpr (SIGATTN_FWD_TRACING) tile::fence_registers(acc_of(width));
+        SIGATTN_FWD_TRACE(kTrSigEnd, 0);
         pack_p(width);
       };
       tile::mbarrier_wait(smem.k_full(kv_iter % kStages), (kv_iter / kStages) & 1);
@@ -523,25 +562,43 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         tile::wgmma_commit();
       };
 
+      // Without turns (Traits::kTurns), whether K(n+1) and V(n) were seen landed by the
+      // previous iteration, which tests them (mbarrier.test_wait, no blocking) once its S product
+      // is complete, so that the answer's latency overlaps its sigmoid instead of delaying this
+      // iteration's issue. (With turns the waits sit before the turn's, which is longer.)
+      bool kv_landed = false;
       // S(n+1) (of `width` keys) and P(n) V(n) in flight together.
       auto iteration = [&](int n, auto width) {
         int const stage = kv_iter % kStages;
         int const next = kv_iter + 1;
-        tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
-        wait_v(n);
+        SIGATTN_FWD_TRACE(kTrKvWait, n);
+        if (!kv_landed) tile::mbarrier_wait(smem.k_full(next % kStages), (next / kStages) & 1);
+        wait_v(n, kv_landed);
+        SIGATTN_FWD_TRACE(kTrTurnWait, 1);
         turn_wait();
         issue_s(next % kStages, q_buffer, width);
         issue_pv(FullWidth{});
         turn_pass();
+        SIGATTN_FWD_TRACE(kTrIssued, 1);
         tile::wgmma_wait<1>();  // S(n+1) is complete; the PV product may still run
+        SIGATTN_FWD_TRACE(kTrSReady, 1);
+        // The next iteration's K(n+2) and V(n+1). (Past the last iteration the answer goes
+        // unused: the last P V waits for its V itself, and every work tile starts with false.)
+        if constexpr (!Traits::kTurns)
+          kv_landed =
+              tile::mbarrier_test(smem.k_full((next + 1) % kStages), ((next + 1) / kStages) & 1) &
+              tile::mbarrier_test(smem.v_full(next % kStages), (next / kStages) & 1);
         tile::mbarrier_arrive(smem.k_empty(next % kStages));
         if (n + 2 == my_end) release_q_after_s(q_buffer);  // last use of Q
         sigmoid_tile(ts, (n + 1) * kTileKV, width);
+        if constexpr (SIGATTN_FWD_TRACING) tile::fence_registers(acc_of(width));
+        SIGATTN_FWD_TRACE(kTrSigEnd, 1);
         // (With a plain wgmma_wait here, ptxas hoists the wait above most of the sigmoid: in the
         // SASS of d7b6a75 24 of 64 MUFU.EX2 at D = 128 ran after it, and all of them with
         // 176-key tiles, so that part of the sigmoid did not overlap the P V product.)
         tile::wgmma_wait_in_own_block<0>(args.num_tiles > 0);
         tile::fence_registers(acc_o);
+        SIGATTN_FWD_TRACE(kTrPvReady, 1);
         tile::mbarrier_arrive(smem.v_empty(stage));  // this thread is done with V(n)
         pack_p(width);
       };
@@ -558,11 +615,16 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       }
       // The last key tile's P V alone.
       auto last_pv = [&](auto width) {
+        SIGATTN_FWD_TRACE(kTrTurnWait, 2);
         turn_wait();
         issue_pv(width);
         turn_pass();
+        SIGATTN_FWD_TRACE(kTrIssued, 2);
         tile::wgmma_wait<0>();
+        if constexpr (SIGATTN_FWD_TRACING) tile::fence_registers(acc_o);
+        SIGATTN_FWD_TRACE(kTrPvReady, 2);
       };
+      SIGATTN_FWD_TRACE(kTrKvWait, my_end - 1);
       wait_v(my_end - 1);
       if (half_last)
         last_pv(HalfWidth{});
@@ -678,6 +740,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         tile::bulk_wait_group_read<0>();
       }
       tile::mbarrier_arrive(smem.q_empty(q_buffer));
+      SIGATTN_FWD_TRACE(kTrEpiEnd, 0);
     } else {
       // Straight from the accumulator fragment: each thread stores its two rows, 4 bytes per
       // column pair (the four threads of a quad cover 16 contiguous bytes of a row).

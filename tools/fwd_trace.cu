@@ -1,0 +1,150 @@
+// fwd_trace: a timeline of the Hopper forward's consumer warpgroups, and the forward's speed on
+// SPEC section 6's dense shapes without the benchmark's machinery. A diagnostic, not a test.
+//
+// It compiles the registry's forward shape of head dim D (D=64: 192 x 128 x 3 stages, D=128:
+// 128 x 128 x 2) with fwd_mainloop.cuh's SIGATTN_FWD_TRACE hook defined, runs B = 16384 / S,
+// Hq = 2048 / D, bf16, non-causal, dense (no workspace, so no split tail), 20 warm-up launches
+// and 21 timed ones (median; burst clock: no long warm-up), prints the time, TFLOP/s and a
+// checksum of O (two builds of the same arithmetic must print the same one), and writes the
+// events of the last launch to OUTFILE: for thread 0 of every consumer warpgroup of the first
+// kTraceCtas CTAs, up to kMaxEvents (SM clock, event, value) pairs. tools/fwd_trace.py reads it.
+// Built with FWD_TRACE_OFF the same driver runs the untraced kernel (compare the speeds: the
+// hook's stores cost 5-6%).
+//
+//   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets fwd_trace and fwd_trace_off), or
+//   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
+//        -DSIGATTN_ENABLE_FP16=0 -Iinclude tools/fwd_trace.cu -o fwd_trace
+//   fwd_trace D S OUTFILE
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace fwd_trace {
+constexpr int kTraceCtas = 8;
+constexpr int kMaxConsumers = 3;
+constexpr unsigned kMaxEvents = 16384;
+__device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
+__device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
+  if ((threadIdx.x & 127) == 0 && blockIdx.x < kTraceCtas && n < kMaxEvents) {
+    unsigned const c = threadIdx.x / 128 - 1;
+    unsigned clk;
+    asm volatile("mov.u32 %0, %%clock;" : "=r"(clk)::"memory");
+    g_trace[(blockIdx.x * kMaxConsumers + c) * kMaxEvents + n] =
+        make_uint2(clk, static_cast<unsigned>(event) | (static_cast<unsigned>(value) << 8));
+  }
+  return n + 1;
+}
+}  // namespace fwd_trace
+
+#ifdef FWD_TRACE_OFF  // (the same driver around the untraced kernel, for its speed)
+static char const* const kTraced = "untraced";
+#else
+static char const* const kTraced = "traced";
+#define SIGATTN_FWD_TRACE_STATE unsigned trace_n = 0;
+#define SIGATTN_FWD_TRACE(event, value) trace_n = ::fwd_trace::record(trace_n, event, value)
+#endif
+#include <sigattn/sigattn.cuh>
+
+#define FWD_TRACE_CHECK(x)                                                                      \
+  do {                                                                                \
+    cudaError_t e_ = (x);                                                             \
+    if (e_ != cudaSuccess) {                                                          \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x,                \
+                   cudaGetErrorString(e_));                                           \
+      std::exit(1);                                                                   \
+    }                                                                                 \
+  } while (0)
+
+template <class Traits>
+float run(sigattn::FwdParams const& p, int reps) {
+  cudaEvent_t a, b;
+  FWD_TRACE_CHECK(cudaEventCreate(&a));
+  FWD_TRACE_CHECK(cudaEventCreate(&b));
+  std::vector<float> ms;
+  for (int i = 0; i < reps; ++i) {
+    FWD_TRACE_CHECK(cudaEventRecord(a));
+    sigattn::Result r = sigattn::detail::launch_sm90_fwd_traits<Traits>(p, nullptr, 0, 0, false);
+    if (!r) {
+      std::fprintf(stderr, "launch: %s\n", sigattn::to_string(r));
+      std::exit(1);
+    }
+    FWD_TRACE_CHECK(cudaEventRecord(b));
+    FWD_TRACE_CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    FWD_TRACE_CHECK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: fwd_trace D S OUTFILE\n");
+    return 2;
+  }
+  int const d = std::atoi(argv[1]), s = std::atoi(argv[2]);
+  int const batch = 16384 / s, heads = 2048 / d;
+  size_t const n = size_t{16384} * 2048;
+  std::vector<__nv_bfloat16> h(n);
+  uint64_t x = 88172645463325252ull;
+  for (auto& e : h) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    e = __float2bfloat16(static_cast<float>((x >> 11) * (1.0 / 9007199254740992.0)) * 3.4f - 1.7f);
+  }
+  void *q, *k, *v, *o;
+  for (void** ptr : {&q, &k, &v, &o}) {
+    FWD_TRACE_CHECK(cudaMalloc(ptr, n * 2));
+    FWD_TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
+    x += 1;
+  }
+  sigattn::FwdParams p{};
+  p.q = q, p.k = k, p.v = v, p.o = o;
+  p.batch = batch, p.num_heads = heads, p.num_kv_heads = heads, p.head_dim = d;
+  p.max_q_len = s, p.max_kv_len = s;
+  sigattn::Strides const st{int64_t{s} * heads * d, int64_t{heads} * d, d};
+  p.q_stride = p.k_stride = p.v_stride = p.o_stride = st;
+  float ms = 0;
+  int consumers = 0;
+  if (d == 64) {
+    using T = sigattn::kernel::sm90::FwdTraits<64, __nv_bfloat16, 192, 128, 3>;
+    run<T>(p, 20);
+    ms = run<T>(p, 21);
+    consumers = T::kConsumers;
+  } else {
+    using T = sigattn::kernel::sm90::FwdTraits<128, __nv_bfloat16, 128, 128, 2>;
+    run<T>(p, 20);
+    ms = run<T>(p, 21);
+    consumers = T::kConsumers;
+  }
+  // A checksum of O, so that two builds of the same kernel can be compared bit for bit.
+  std::vector<__nv_bfloat16> out(n);
+  FWD_TRACE_CHECK(cudaMemcpy(out.data(), o, n * 2, cudaMemcpyDeviceToHost));
+  uint64_t hash = 1469598103934665603ull;
+  double sum = 0;
+  for (auto const& e : out) {
+    uint16_t bits;
+    std::memcpy(&bits, &e, 2);
+    hash = (hash ^ bits) * 1099511628211ull;
+    sum += __bfloat162float(e);
+  }
+  std::printf("O checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
+  double const flop = 4.0 * batch * heads * double(s) * s * d;
+  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms,
+              flop / ms / 1e9, kTraced);
+  std::vector<uint2> t(fwd_trace::kTraceCtas * fwd_trace::kMaxConsumers * fwd_trace::kMaxEvents);
+  FWD_TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), fwd_trace::g_trace, t.size() * sizeof(uint2)));
+  FILE* f = std::fopen(argv[3], "wb");
+  int32_t hdr[6] = {d, s, fwd_trace::kTraceCtas, fwd_trace::kMaxConsumers,
+                    static_cast<int32_t>(fwd_trace::kMaxEvents), consumers};
+  std::fwrite(hdr, sizeof hdr, 1, f);
+  std::fwrite(&ms, sizeof ms, 1, f);
+  std::fwrite(t.data(), sizeof(uint2), t.size(), f);
+  std::fclose(f);
+  return 0;
+}

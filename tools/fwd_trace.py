@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Reads tools/fwd_trace.cu's output and prints where the forward's consumer warpgroups spend
+their time: the share of every phase between two of fwd_mainloop.cuh's trace events (summed over
+the traced warpgroups), the work items' durations by key-tile count, the loop iteration's
+duration, and with --gantt a text timeline of CTA 0's consumers over a window of SM cycles.
+
+Usage: fwd_trace.py TRACEFILE [--gantt START_CYCLES LENGTH_CYCLES]
+"""
+import struct
+import sys
+from collections import defaultdict
+
+NAMES = ["tile", "qready", "kvwait", "turnwait", "issued", "sready", "sigend", "pvready",
+         "epiend"]
+
+
+def load(path):
+    with open(path, "rb") as f:
+        d, s, ctas, maxc, maxe, consumers = struct.unpack("6i", f.read(24))
+        (ms,) = struct.unpack("f", f.read(4))
+        raw = f.read()
+    ev = {}
+    for cta in range(ctas):
+        for c in range(consumers):
+            base = (cta * maxc + c) * maxe * 8
+            out, prev, hi = [], None, 0
+            for i in range(maxe):
+                clk, word = struct.unpack_from("II", raw, base + 8 * i)
+                if clk == 0 and word == 0:
+                    break
+                if prev is not None and clk < prev:
+                    hi += 1 << 32
+                prev = clk
+                out.append((clk + hi, word & 0xFF, word >> 8))
+            ev[(cta, c)] = out
+    return d, s, ms, consumers, ev
+
+
+def phases(events):
+    """Cycles per phase: the time from each event to the next is charged to a phase."""
+    charge = defaultdict(int)
+    label = {  # (event, value) -> the phase that follows it
+        0: "tile->q", 1: "q->kwait0", 2: "kv wait", 3: "turn wait", 4: "S wait",
+        5: "sigmoid", 6: "PV wait", 7: "pack/next", 8: "after epilogue",
+    }
+    for (t0, e0, v0), (t1, e1, v1) in zip(events, events[1:]):
+        name = label[e0]
+        if e0 == 4 and v0 == 2:
+            name = "last PV wait"
+        if e0 == 7 and v0 == 2:
+            name = "epilogue"
+        if e0 == 3 and v0 == 0:
+            name = "turn wait (first S)"
+        if e0 == 4 and v0 == 0:
+            name = "S wait (first S)"
+        if e0 == 5 and v0 == 0:
+            name = "sigmoid (first)"
+        if e0 == 6 and v0 == 0:
+            name = "after first sigmoid"
+        charge[name] += t1 - t0
+    return charge
+
+
+def main(argv):
+    d, s, ms, consumers, ev = load(argv[1])
+    print(f"D={d} S={s}: {ms:.4f} ms per launch (median), {consumers} consumers")
+    total = defaultdict(int)
+    span = 0
+    tiles = []
+    for key, events in sorted(ev.items()):
+        if len(events) < 2:
+            continue
+        ch = phases(events)
+        for k, v in ch.items():
+            total[k] += v
+        span += events[-1][0] - events[0][0]
+        # work items: time from one tile event to the next, and its key tiles (loop iterations+1)
+        starts = [i for i, e in enumerate(events) if e[1] == 0]
+        for a, b in zip(starts, starts[1:]):
+            n_iter = sum(1 for e in events[a:b] if e[1] == 2)
+            tiles.append((n_iter, events[b][0] - events[a][0]))
+    print(f"traced warpgroups: {len(ev)}, cycles traced in all: {span}")
+    for k, v in sorted(total.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:22s} {100.0 * v / span:6.2f}%   {v / max(1, len(tiles)):10.0f} cycles per work item")
+    by_n = defaultdict(list)
+    for n, t in tiles:
+        by_n[n].append(t)
+    print("work items by key tiles (KvWait events = key tiles - 1 + 1): count, median cycles")
+    for n in sorted(by_n):
+        v = sorted(by_n[n])
+        print(f"  {n:4d}: {len(v):5d}  {v[len(v) // 2]:9d}  per key tile {v[len(v) // 2] / max(n, 1):8.0f}")
+    # steady-state iteration time: KvWait to KvWait inside a tile
+    it = []
+    for key, events in ev.items():
+        kv = [e for e in events if e[1] == 2]
+        for a, b in zip(kv, kv[1:]):
+            if b[2] == a[2] + 1:
+                it.append(b[0] - a[0])
+    it.sort()
+    if it:
+        print(f"loop iteration (kvwait to kvwait): median {it[len(it) // 2]}, p10 {it[len(it) // 10]},"
+              f" p90 {it[9 * len(it) // 10]}")
+    if "--gantt" in argv:
+        i = argv.index("--gantt")
+        start, length = int(argv[i + 1]), int(argv[i + 2])
+        bins = 120
+        sym = {0: "T", 1: "Q", 2: "k", 3: ".", 4: "s", 5: "#", 6: "p", 7: "-", 8: "e"}
+        cta0 = [k for k in ev if k[0] == 0]
+        t0 = min(ev[k][0][0] for k in cta0) + start
+        for key in sorted(cta0):
+            row = [" "] * bins
+            events = ev[key]
+            for (ta, ea, va), (tb, _, _) in zip(events, events[1:]):
+                for bidx in range(bins):
+                    bt = t0 + bidx * length / bins
+                    if ta <= bt < tb:
+                        row[bidx] = sym[ea] if not (ea == 4 and va == 2) else "P"
+            print(f"c{key[1]} |" + "".join(row) + "|")
+        print("legend: T tile info, Q q ready, k kv wait, . turn wait, s S wait, # sigmoid,"
+              " p PV wait, - pack, P last PV wait, e after epilogue")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
