@@ -50,14 +50,13 @@ static char const* const kTraced = "traced";
 #endif
 #include <sigattn/sigattn.cuh>
 
-#define FWD_TRACE_CHECK(x)                                                                      \
-  do {                                                                                \
-    cudaError_t e_ = (x);                                                             \
-    if (e_ != cudaSuccess) {                                                          \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x,                \
-                   cudaGetErrorString(e_));                                           \
-      std::exit(1);                                                                   \
-    }                                                                                 \
+#define FWD_TRACE_CHECK(x)                                                                    \
+  do {                                                                                        \
+    cudaError_t e_ = (x);                                                                     \
+    if (e_ != cudaSuccess) {                                                                  \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                           \
+    }                                                                                         \
   } while (0)
 
 template <class Traits>
@@ -135,13 +134,17 @@ int main(int argc, char** argv) {
   }
   std::printf("O checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
   double const flop = 4.0 * batch * heads * double(s) * s * d;
-  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms,
-              flop / ms / 1e9, kTraced);
+  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
+              kTraced);
   std::vector<uint2> t(fwd_trace::kTraceCtas * fwd_trace::kMaxConsumers * fwd_trace::kMaxEvents);
   FWD_TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), fwd_trace::g_trace, t.size() * sizeof(uint2)));
   FILE* f = std::fopen(argv[3], "wb");
-  int32_t hdr[6] = {d, s, fwd_trace::kTraceCtas, fwd_trace::kMaxConsumers,
-                    static_cast<int32_t>(fwd_trace::kMaxEvents), consumers};
+  int32_t hdr[6] = {d,
+                    s,
+                    fwd_trace::kTraceCtas,
+                    fwd_trace::kMaxConsumers,
+                    static_cast<int32_t>(fwd_trace::kMaxEvents),
+                    consumers};
   std::fwrite(hdr, sizeof hdr, 1, f);
   std::fwrite(&ms, sizeof ms, 1, f);
   std::fwrite(t.data(), sizeof(uint2), t.size(), f);

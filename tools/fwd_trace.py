@@ -81,14 +81,35 @@ def main(argv):
             tiles.append((n_iter, events[b][0] - events[a][0]))
     print(f"traced warpgroups: {len(ev)}, cycles traced in all: {span}")
     for k, v in sorted(total.items(), key=lambda kv: -kv[1]):
-        print(f"  {k:22s} {100.0 * v / span:6.2f}%   {v / max(1, len(tiles)):10.0f} cycles per work item")
+        per_item = v / max(1, len(tiles))
+        print(f"  {k:22s} {100.0 * v / span:6.2f}%   {per_item:10.0f} cycles per work item")
     by_n = defaultdict(list)
     for n, t in tiles:
         by_n[n].append(t)
-    print("work items by key tiles (KvWait events = key tiles - 1 + 1): count, median cycles")
+    print("a warpgroup's work items by its key tiles: count, median cycles, per key tile")
     for n in sorted(by_n):
         v = sorted(by_n[n])
-        print(f"  {n:4d}: {len(v):5d}  {v[len(v) // 2]:9d}  per key tile {v[len(v) // 2] / max(n, 1):8.0f}")
+        med = v[len(v) // 2]
+        print(f"  {n:4d}: {len(v):5d}  {med:9d}  {med / max(n, 1):8.0f}")
+    # Medians over the loop's iterations (value 1 events) of three phases.
+    spans = {"sigmoid": [], "turn wait and issue": [], "after the sigmoid": []}
+    for events in ev.values():
+        for i, (t, e, v) in enumerate(events[:-1]):
+            if v != 1:
+                continue
+            if e == 5 and events[i + 1][1] == 6:
+                spans["sigmoid"].append(events[i + 1][0] - t)
+            if e == 3 and events[i + 1][1] == 4:
+                spans["turn wait and issue"].append(events[i + 1][0] - t)
+            if e == 6:
+                nxt = next((x for x in events[i + 1:] if x[1] == 2), None)
+                if nxt is not None:
+                    spans["after the sigmoid"].append(nxt[0] - t)
+    for name, v in spans.items():
+        if v:
+            v.sort()
+            print(f"  {name} per iteration: median {v[len(v) // 2]}, p10 {v[len(v) // 10]},"
+                  f" p90 {v[9 * len(v) // 10]}")
     # steady-state iteration time: KvWait to KvWait inside a tile
     it = []
     for key, events in ev.items():
@@ -98,8 +119,8 @@ def main(argv):
                 it.append(b[0] - a[0])
     it.sort()
     if it:
-        print(f"loop iteration (kvwait to kvwait): median {it[len(it) // 2]}, p10 {it[len(it) // 10]},"
-              f" p90 {it[9 * len(it) // 10]}")
+        print(f"loop iteration (kvwait to kvwait): median {it[len(it) // 2]},"
+              f" p10 {it[len(it) // 10]}, p90 {it[9 * len(it) // 10]}")
     if "--gantt" in argv:
         i = argv.index("--gantt")
         start, length = int(argv[i + 1]), int(argv[i + 2])

@@ -5,12 +5,10 @@
 // - the accurate sigmoid of 64 values per thread (the D=128 consumer's tile), for several shares k
 //   of 8 on MUFU (tile::apply_split).
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -Iinclude tools/sigmoid_warps.cu
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <cuda_bf16.h>
-
 #include <cstdio>
-
 #include <sigattn/tile/sigmoid.cuh>
 
 template <int K, sigattn::tile::Reciprocal Form>

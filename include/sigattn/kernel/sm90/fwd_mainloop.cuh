@@ -47,7 +47,7 @@ namespace sigattn::kernel::sm90 {
 // Named barrier ids (0 is __syncthreads).
 constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed
 constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged
-constexpr int kBarrierTurn0 = 5;
+constexpr int kBarrierTurn0 = 5;      // + consumer index: that warpgroup may issue its products
 
 // A diagnostic hook, compiled out unless the including program defines SIGATTN_FWD_TRACE(event,
 // value) and SIGATTN_FWD_TRACE_STATE (a declaration at the top of the consumer, for the hook's
@@ -72,7 +72,7 @@ enum FwdTraceEvent : int {
   kTrSigEnd = 6,    // sigmoid done
   kTrPvReady = 7,   // the P V product complete
   kTrEpiEnd = 8,    // the work item's epilogue done
-};      // + consumer index: that warpgroup may issue its products
+};
 
 template <class Traits>
 struct FwdSmemLayout {
