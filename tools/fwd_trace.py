@@ -40,7 +40,7 @@ def phases(events):
     """Cycles per phase: the time from each event to the next is charged to a phase."""
     charge = defaultdict(int)
     label = {  # (event, value) -> the phase that follows it
-        0: "tile->q", 1: "q->kwait0", 2: "kv wait", 3: "turn wait", 4: "S wait",
+        0: "tile->q", 1: "q->kwait0", 2: "kv wait", 3: "turn wait+issue", 4: "S wait",
         5: "sigmoid", 6: "PV wait", 7: "pack/next", 8: "after epilogue",
     }
     for (t0, e0, v0), (t1, e1, v1) in zip(events, events[1:]):
@@ -50,7 +50,7 @@ def phases(events):
         if e0 == 7 and v0 == 2:
             name = "epilogue"
         if e0 == 3 and v0 == 0:
-            name = "turn wait (first S)"
+            name = "turn+issue (first S)"
         if e0 == 4 and v0 == 0:
             name = "S wait (first S)"
         if e0 == 5 and v0 == 0:

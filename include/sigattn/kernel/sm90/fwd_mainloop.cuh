@@ -16,7 +16,7 @@
 // Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma (both operands in shared
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
-// consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
+// consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and two consumers
 // take turns issuing their products (fwd_consumer). O leaves through the tile's own Q buffer
 // (kStagedO), which its S products no longer read, by TMA stores, and that buffer is released for
 // a later Q tile (the one after next with two buffers); otherwise straight from the accumulator
@@ -356,13 +356,16 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   // work-tile loop, where every register is taken.)
   // Without Traits::kTurns (three consumers) the turns are left out: the tensor cores' own
   // queue orders the batches (a warpgroup's wgmma issue waits while they are busy), and the
-  // barriers only added waits.
+  // barriers only added waits. The fast sigmoid's kernels keep them (docs/tuning.md: without
+  // turns its D = 64 kernel measured 0.999 as a geomean, -2% on the causal rows, and with the
+  // early K/V test below it spilled).
+  constexpr bool kTurns = Traits::kTurns || std::is_same_v<Sigmoid, tile::SigmoidFast>;
   auto turn_wait = [] {
-    if constexpr (Traits::kTurns)
+    if constexpr (kTurns)
       tile::named_barrier_sync(kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 2 * 128);
   };
   auto turn_pass = [] {
-    if constexpr (Traits::kTurns)
+    if constexpr (kTurns)
       tile::named_barrier_arrive(
           kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) % Traits::kConsumers, 2 * 128);
   };
@@ -503,11 +506,10 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // sequence whose length is not a tile multiple) or under a causal mask, where the first
     // warpgroups' rows end before the last ones' (192-row tiles of 128-key tiles at D = 64: one
     // key tile fewer for some). The key tiles past them take only the barrier steps of a working
-    // warpgroup in the same order (each release after the matching wait, the turns and the
-    // V-zeroing barrier as many times), so that the other warpgroups run alone on the tensor
-    // cores; their P would be all zeros.
-    // A piece of the split tail visits the key tiles [n_begin, n_end) only, and this warpgroup
-    // those of them below my_tiles: [n_begin, my_end).
+    // warpgroup in the same order (each release after the matching wait, with two consumers the
+    // turns, and the V-zeroing barrier as many times), so that the other warpgroups run alone on
+    // the tensor cores; their P would be all zeros. A piece of the split tail visits the key tiles
+    // [n_begin, n_end) only, and this warpgroup those of them below my_tiles: [n_begin, my_end).
     int const my_rows = consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0;
     int const my_tiles = key_tiles_through<Traits>(w.len, w.row0, my_rows);
     int const n_begin = w.n_begin;
@@ -562,10 +564,11 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         tile::wgmma_commit();
       };
 
-      // Without turns (Traits::kTurns), whether K(n+1) and V(n) were seen landed by the
-      // previous iteration, which tests them (mbarrier.test_wait, no blocking) once its S product
-      // is complete, so that the answer's latency overlaps its sigmoid instead of delaying this
-      // iteration's issue. (With turns the waits sit before the turn's, which is longer.)
+      // Without turns, whether K(n+1) and V(n) were seen landed by the previous iteration, which
+      // tests them (mbarrier.test_wait, no blocking) once its S product is complete, so that the
+      // answer's latency overlaps its sigmoid instead of delaying this iteration's issue. (With
+      // turns the waits sit before the turn's, which is longer.)
+      constexpr bool kEarlyKvTest = !kTurns;
       bool kv_landed = false;
       // S(n+1) (of `width` keys) and P(n) V(n) in flight together.
       auto iteration = [&](int n, auto width) {
@@ -584,7 +587,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         SIGATTN_FWD_TRACE(kTrSReady, 1);
         // The next iteration's K(n+2) and V(n+1). (Past the last iteration the answer goes
         // unused: the last P V waits for its V itself, and every work tile starts with false.)
-        if constexpr (!Traits::kTurns)
+        if constexpr (kEarlyKvTest)
           kv_landed =
               tile::mbarrier_test(smem.k_full((next + 1) % kStages), ((next + 1) / kStages) & 1) &
               tile::mbarrier_test(smem.v_full(next % kStages), (next / kStages) & 1);
