@@ -16,8 +16,9 @@
 // Warpgroups 1.. are consumers of 64 query rows each: S = Q K^T on wgmma (both operands in shared
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
-// consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and two consumers
-// take turns issuing their products (fwd_consumer). O leaves through the tile's own Q buffer
+// consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
+// take turns issuing their products but in the accurate sigmoid's three-consumer kernels
+// (fwd_consumer's kTurns). O leaves through the tile's own Q buffer
 // (kStagedO), which its S products no longer read, by TMA stores, and that buffer is released for
 // a later Q tile (the one after next with two buffers); otherwise straight from the accumulator
 // fragment.
@@ -506,8 +507,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // sequence whose length is not a tile multiple) or under a causal mask, where the first
     // warpgroups' rows end before the last ones' (192-row tiles of 128-key tiles at D = 64: one
     // key tile fewer for some). The key tiles past them take only the barrier steps of a working
-    // warpgroup in the same order (each release after the matching wait, with two consumers the
-    // turns, and the V-zeroing barrier as many times), so that the other warpgroups run alone on
+    // warpgroup in the same order (each release after the matching wait, the turns where the
+    // kernel takes them, and the V-zeroing barrier as many times), so that the other warpgroups run alone on
     // the tensor cores; their P would be all zeros. A piece of the split tail visits the key tiles
     // [n_begin, n_end) only, and this warpgroup those of them below my_tiles: [n_begin, my_end).
     int const my_rows = consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0;
