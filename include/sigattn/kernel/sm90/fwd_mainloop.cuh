@@ -17,11 +17,10 @@
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
-// take turns issuing their products but in the accurate sigmoid's three-consumer kernels
-// (fwd_consumer's kTurns). O leaves through the tile's own Q buffer
-// (kStagedO), which its S products no longer read, by TMA stores, and that buffer is released for
-// a later Q tile (the one after next with two buffers); otherwise straight from the accumulator
-// fragment.
+// take turns issuing their products except in the accurate sigmoid's three-consumer kernels
+// (fwd_consumer's kTurns). O leaves through the tile's own Q buffer (kStagedO), which its S
+// products no longer read, by TMA stores, and that buffer is released for a later Q tile (the one
+// after next with two buffers); otherwise straight from the accumulator fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -508,9 +507,10 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // warpgroups' rows end before the last ones' (192-row tiles of 128-key tiles at D = 64: one
     // key tile fewer for some). The key tiles past them take only the barrier steps of a working
     // warpgroup in the same order (each release after the matching wait, the turns where the
-    // kernel takes them, and the V-zeroing barrier as many times), so that the other warpgroups run alone on
-    // the tensor cores; their P would be all zeros. A piece of the split tail visits the key tiles
-    // [n_begin, n_end) only, and this warpgroup those of them below my_tiles: [n_begin, my_end).
+    // kernel takes them, and the V-zeroing barrier as many times), so that the other warpgroups
+    // run alone on the tensor cores; their P would be all zeros. A piece of the split tail visits
+    // the key tiles [n_begin, n_end) only, and this warpgroup those of them below my_tiles:
+    // [n_begin, my_end).
     int const my_rows = consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0;
     int const my_tiles = key_tiles_through<Traits>(w.len, w.row0, my_rows);
     int const n_begin = w.n_begin;
