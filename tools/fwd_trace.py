@@ -39,24 +39,16 @@ def load(path):
 def phases(events):
     """Cycles per phase: the time from each event to the next is charged to a phase."""
     charge = defaultdict(int)
-    label = {  # (event, value) -> the phase that follows it
+    label = {  # event -> the phase that follows it
         0: "tile->q", 1: "q->kwait0", 2: "kv wait", 3: "turn wait+issue", 4: "S wait",
         5: "sigmoid", 6: "PV wait", 7: "pack/next", 8: "after epilogue",
     }
+    special = {  # (event, value) -> the phase, where the value names the prologue or the last P V
+        (4, 2): "last PV wait", (7, 2): "epilogue", (3, 0): "turn+issue (first S)",
+        (4, 0): "S wait (first S)", (5, 0): "sigmoid (first)", (6, 0): "after first sigmoid",
+    }
     for (t0, e0, v0), (t1, e1, v1) in zip(events, events[1:]):
-        name = label[e0]
-        if e0 == 4 and v0 == 2:
-            name = "last PV wait"
-        if e0 == 7 and v0 == 2:
-            name = "epilogue"
-        if e0 == 3 and v0 == 0:
-            name = "turn+issue (first S)"
-        if e0 == 4 and v0 == 0:
-            name = "S wait (first S)"
-        if e0 == 5 and v0 == 0:
-            name = "sigmoid (first)"
-        if e0 == 6 and v0 == 0:
-            name = "after first sigmoid"
+        name = special.get((e0, v0), label[e0])
         charge[name] += t1 - t0
     return charge
 
