@@ -4,12 +4,13 @@
 // It compiles the registry's general forward row of head dim D (D=64: 192 x 128 x 3 stages,
 // D=128: 128 x 128 x 2, at every S: not the 192 x 64 row used for D=128 from max_q_len 12288)
 // with fwd_mainloop.cuh's SIGATTN_FWD_TRACE hook defined, runs B = 16384 / S, Hq = 2048 / D,
-// bf16, non-causal, dense (no workspace, so no split tail), 20 warm-up launches and 21 timed ones
-// (median; burst clock: no long warm-up), prints the time, TFLOP/s and a checksum of O (two builds
-// of the same arithmetic must print the same one), and writes the events of the last launch to
-// OUTFILE: for thread 0 of every consumer warpgroup of the first kTraceCtas CTAs, up to kMaxEvents
-// (SM clock, event, value) pairs. tools/fwd_trace.py reads it. Built with FWD_TRACE_OFF the same
-// driver runs the untraced kernel (compare the speeds: the hook's stores cost 5-6%).
+// bf16, non-causal, dense (no workspace, so no split tail; Q, K and V the same uniform values in
+// [-1.7, 1.7)), 20 warm-up launches and 21 timed ones (median; burst clock: no long warm-up),
+// prints the time, TFLOP/s and a checksum of O (two builds of the same arithmetic must print the
+// same one), and writes the events of the last launch to OUTFILE: for thread 0 of every consumer
+// warpgroup of the first kTraceCtas CTAs, up to kMaxEvents (SM clock, event, value) pairs.
+// tools/fwd_trace.py reads it. Built with FWD_TRACE_OFF the same driver runs the untraced kernel
+// (compare the speeds: the hook's stores cost 5-6%).
 //
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets fwd_trace and fwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
@@ -78,6 +79,8 @@ float run(sigattn::FwdParams const& p, int reps) {
     FWD_TRACE_CHECK(cudaEventElapsedTime(&t, a, b));
     ms.push_back(t);
   }
+  FWD_TRACE_CHECK(cudaEventDestroy(a));
+  FWD_TRACE_CHECK(cudaEventDestroy(b));
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
 }
@@ -96,11 +99,12 @@ int main(int argc, char** argv) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     e = __float2bfloat16(static_cast<float>((x >> 11) * (1.0 / 9007199254740992.0)) * 3.4f - 1.7f);
   }
+  // Q, K and V (and O before its first launch) hold the same values: the measurements of session
+  // 22 (docs/performance.md) were taken so.
   void *q, *k, *v, *o;
   for (void** ptr : {&q, &k, &v, &o}) {
     FWD_TRACE_CHECK(cudaMalloc(ptr, n * 2));
     FWD_TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
-    x += 1;
   }
   sigattn::FwdParams p{};
   p.q = q, p.k = k, p.v = v, p.o = o;
