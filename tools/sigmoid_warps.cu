@@ -30,21 +30,30 @@ __global__ void run(float* out, long long* cycles, float mul, int reps) {
   if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
 }
 
+// Runs `launch(warps)` twice (132 blocks of `warps` warps: 1, 2 or 4 per sub-partition) and
+// returns the second launch's mean of the blocks' cycle counts.
+template <class Launch>
+double mean_cycles(Launch launch, int warps, long long* cyc) {
+  launch(warps);
+  launch(warps);
+  cudaDeviceSynchronize();
+  long long h[132];
+  cudaMemcpy(h, cyc, sizeof h, cudaMemcpyDeviceToHost);
+  double mean = 0;
+  for (long long x : h) mean += x / 132.0;
+  return mean;
+}
+
 template <int K, sigattn::tile::Reciprocal Form>
 void measure(char const* name, float* out, long long* cyc) {
   int const reps = 200;
   for (int warps = 4; warps <= 16; warps *= 2) {  // 1, 2, 4 warps per sub-partition
-    run<K, Form><<<132, warps * 32>>>(out, cyc, 0.25f, reps);
-    run<K, Form><<<132, warps * 32>>>(out, cyc, 0.25f, reps);
-    cudaDeviceSynchronize();
-    long long h[132];
-    cudaMemcpy(h, cyc, sizeof h, cudaMemcpyDeviceToHost);
-    double mean = 0;
-    for (long long x : h) mean += x / 132.0;
-    double const per = mean / reps;  // cycles per 64 values per warp, all warps at once
-    int const per_smsp = warps / 4;
+    double const per =  // cycles per 64 values per warp, all warps at once
+        mean_cycles([&](int w) { run<K, Form><<<132, w * 32>>>(out, cyc, 0.25f, reps); }, warps,
+                    cyc) /
+        reps;
     std::printf("%-16s warps/SMSP %d: %7.0f cycles per 64-value sigmoid; %.2f values/clk/SM\n",
-                name, per_smsp, per, 64.0 * 32 * warps / per);
+                name, warps / 4, per, 64.0 * 32 * warps / per);
   }
 }
 
@@ -84,13 +93,8 @@ template <bool Integer>
 void measure_pack(char const* name, unsigned* out, long long* cyc) {
   int const reps = 200;
   for (int warps = 4; warps <= 16; warps *= 2) {
-    pack<Integer><<<132, warps * 32>>>(out, cyc, reps);
-    pack<Integer><<<132, warps * 32>>>(out, cyc, reps);
-    cudaDeviceSynchronize();
-    long long h[132];
-    cudaMemcpy(h, cyc, sizeof h, cudaMemcpyDeviceToHost);
-    double mean = 0;
-    for (long long x : h) mean += x / 132.0;
+    double const mean =
+        mean_cycles([&](int w) { pack<Integer><<<132, w * 32>>>(out, cyc, reps); }, warps, cyc);
     std::printf("%-16s warps/SMSP %d: %7.0f cycles per 32 packs (and 64 xor)\n", name, warps / 4,
                 mean / reps);
   }
