@@ -32,19 +32,26 @@ constexpr int kMaxConsumers = 2;
 constexpr unsigned kMaxEvents = 32768;
 __device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
 // Events so far per traced warpgroup: the kernel calls bwd_tile once per work tile, so the count
-// lives here rather than in the consumer (one writer each: thread 0 of the warpgroup).
+// lives here between tiles (one load per work tile, one store per event; one writer each: thread
+// 0 of the warpgroup) and in a register within one.
 __device__ unsigned g_count[kTraceCtas * kMaxConsumers];
-__device__ __forceinline__ void record(int event, int value) {
-  if ((threadIdx.x & 127) == 0 && threadIdx.x >= 128 && blockIdx.x < kTraceCtas) {
-    unsigned const w = blockIdx.x * kMaxConsumers + threadIdx.x / 128 - 1;
-    unsigned const n = g_count[w];
+__device__ __forceinline__ bool recording() {
+  return (threadIdx.x & 127) == 0 && threadIdx.x >= 128 && blockIdx.x < kTraceCtas;
+}
+__device__ __forceinline__ unsigned slot() {
+  return blockIdx.x * kMaxConsumers + threadIdx.x / 128 - 1;
+}
+__device__ __forceinline__ unsigned load_count() { return recording() ? g_count[slot()] : 0u; }
+__device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
+  if (recording()) {
     unsigned clk;
     asm volatile("mov.u32 %0, %%clock;" : "=r"(clk)::"memory");
     if (n < kMaxEvents)
-      g_trace[w * kMaxEvents + n] =
+      g_trace[slot() * kMaxEvents + n] =
           make_uint2(clk, static_cast<unsigned>(event) | (static_cast<unsigned>(value) << 8));
-    g_count[w] = n + 1;
+    g_count[slot()] = n + 1;
   }
+  return n + 1;
 }
 }  // namespace bwd_trace
 
@@ -52,7 +59,8 @@ __device__ __forceinline__ void record(int event, int value) {
 static char const* const kTraced = "untraced";
 #else
 static char const* const kTraced = "traced";
-#define SIGATTN_BWD_TRACE(event, value) ::bwd_trace::record(event, value)
+#define SIGATTN_BWD_TRACE_STATE unsigned trace_n = ::bwd_trace::load_count();
+#define SIGATTN_BWD_TRACE(event, value) trace_n = ::bwd_trace::record(trace_n, event, value)
 #endif
 #include <sigattn/sigattn.cuh>
 

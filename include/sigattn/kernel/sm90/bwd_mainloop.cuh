@@ -84,15 +84,18 @@ struct BwdBarrier {
 };
 
 // A diagnostic hook, compiled out unless the including program defines SIGATTN_BWD_TRACE(event,
-// value): every working consumer thread then calls it at the events below (the consumer forces
-// its accumulators before the events that end a pass, so that a time stamp taken there follows
-// the pass). bwd_tile runs once per work tile, so the hook keeps its own state (tools/bwd_trace.cu
-// counts events per CTA and consumer in global memory). Without the macro the kernel is the same
-// instruction for instruction.
+// value) and SIGATTN_BWD_TRACE_STATE (a declaration at the start of a work tile's consumer code,
+// for the hook's own state): every working consumer thread then calls SIGATTN_BWD_TRACE at the
+// events below (the consumer forces its accumulators before the events that end a pass, so that
+// a time stamp taken there follows the pass). bwd_tile runs once per work tile, so the state
+// starts from memory of the including program's (tools/bwd_trace.cu keeps the count of events per
+// CTA and consumer in global memory). Without the macros the kernel is the same instruction for
+// instruction.
 #ifdef SIGATTN_BWD_TRACE
 #define SIGATTN_BWD_TRACING 1
 #else
 #define SIGATTN_BWD_TRACING 0
+#define SIGATTN_BWD_TRACE_STATE
 #define SIGATTN_BWD_TRACE(event, value) ((void)0)
 #endif
 enum BwdTraceEvent : int {
@@ -364,6 +367,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   char const* const k_rows_smem = smem.k() + consumer * 64 * 128;
   char const* const v_rows_smem = smem.v() + consumer * 64 * 128;
 
+  SIGATTN_BWD_TRACE_STATE
   SIGATTN_BWD_TRACE(kBtTile, iterations);
   tile::mbarrier_wait(smem.kv_full(), 0);
   if constexpr (ComputeDq || !MayMask) {
