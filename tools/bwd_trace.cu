@@ -64,14 +64,7 @@ static char const* const kTraced = "traced";
 #endif
 #include <sigattn/sigattn.cuh>
 
-#define BWD_TRACE_CHECK(x)                                                                    \
-  do {                                                                                        \
-    cudaError_t e_ = (x);                                                                     \
-    if (e_ != cudaSuccess) {                                                                  \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                           \
-    }                                                                                         \
-  } while (0)
+#include "trace_common.cuh"
 
 /// The registry's row of the bf16 Hopper backward of head dim `d`.
 constexpr size_t hopper_bwd_row(int d) {
@@ -87,27 +80,8 @@ constexpr size_t hopper_bwd_row(int d) {
 
 template <size_t Row>
 float run(sigattn::BwdParams const& p, void* workspace, int reps) {
-  cudaEvent_t a, b;
-  BWD_TRACE_CHECK(cudaEventCreate(&a));
-  BWD_TRACE_CHECK(cudaEventCreate(&b));
-  std::vector<float> ms;
-  for (int i = 0; i < reps; ++i) {
-    BWD_TRACE_CHECK(cudaEventRecord(a));
-    sigattn::Result r = sigattn::detail::launch_sm90_bwd<Row>(p, workspace, 0, 0, false);
-    if (!r) {
-      std::fprintf(stderr, "launch: %s\n", sigattn::to_string(r));
-      std::exit(1);
-    }
-    BWD_TRACE_CHECK(cudaEventRecord(b));
-    BWD_TRACE_CHECK(cudaEventSynchronize(b));
-    float t = 0;
-    BWD_TRACE_CHECK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
-  BWD_TRACE_CHECK(cudaEventDestroy(a));
-  BWD_TRACE_CHECK(cudaEventDestroy(b));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return trace_common::median_ms(
+      [&] { return sigattn::detail::launch_sm90_bwd<Row>(p, workspace, 0, 0, false); }, reps);
 }
 
 /// Warm-up calls, the timed ones (the median), then the trace cleared and one more call, whose
@@ -118,10 +92,9 @@ float measure(sigattn::BwdParams const& p, void* workspace) {
   float const ms = run<Row>(p, workspace, 11);
   std::vector<uint2> zeros(bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers *
                            bwd_trace::kMaxEvents);
-  BWD_TRACE_CHECK(
-      cudaMemcpyToSymbol(bwd_trace::g_trace, zeros.data(), zeros.size() * sizeof(uint2)));
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_trace, zeros.data(), zeros.size() * sizeof(uint2)));
   unsigned none[bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers] = {};
-  BWD_TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_count, none, sizeof none));
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_count, none, sizeof none));
   run<Row>(p, workspace, 1);
   return ms;
 }
@@ -147,10 +120,10 @@ int main(int argc, char** argv) {
       e = __float2bfloat16(static_cast<float>((seed >> 11) * (1.0 / 9007199254740992.0)) * 3.4f -
                            1.7f);
     }
-    BWD_TRACE_CHECK(cudaMalloc(ptr, n * 2));
-    BWD_TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
+    TRACE_CHECK(cudaMalloc(ptr, n * 2));
+    TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
   }
-  for (void** ptr : {&dq, &dk, &dv}) BWD_TRACE_CHECK(cudaMalloc(ptr, n * 2));
+  for (void** ptr : {&dq, &dk, &dv}) TRACE_CHECK(cudaMalloc(ptr, n * 2));
   sigattn::BwdParams p{};
   p.fwd.q = q, p.fwd.k = k, p.fwd.v = v;
   p.fwd.batch = batch, p.fwd.num_heads = heads, p.fwd.num_kv_heads = heads, p.fwd.head_dim = d;
@@ -161,7 +134,7 @@ int main(int argc, char** argv) {
   p.dout = dout, p.dq = dq, p.dk = dk, p.dv = dv;
   p.dout_stride = p.dq_stride = p.dk_stride = p.dv_stride = st;
   size_t const workspace_size = sigattn::workspace_bytes(p);
-  BWD_TRACE_CHECK(cudaMalloc(&workspace, workspace_size));
+  TRACE_CHECK(cudaMalloc(&workspace, workspace_size));
   float ms = 0;
   int consumers = 0;
   if (d == 64) {
@@ -180,7 +153,7 @@ int main(int argc, char** argv) {
   uint64_t hash = 1469598103934665603ull;
   double sum = 0;
   for (void* ptr : {dq, dk, dv}) {
-    BWD_TRACE_CHECK(cudaMemcpy(h.data(), ptr, n * 2, cudaMemcpyDeviceToHost));
+    TRACE_CHECK(cudaMemcpy(h.data(), ptr, n * 2, cudaMemcpyDeviceToHost));
     for (auto const& e : h) {
       uint16_t bits;
       std::memcpy(&bits, &e, 2);
@@ -193,21 +166,13 @@ int main(int argc, char** argv) {
   std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
               kTraced);
   std::vector<uint2> t(bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers * bwd_trace::kMaxEvents);
-  BWD_TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), bwd_trace::g_trace, t.size() * sizeof(uint2)));
-  FILE* f = std::fopen(argv[3], "wb");
-  if (f == nullptr) {
-    std::fprintf(stderr, "bwd_trace: cannot write %s\n", argv[3]);
-    return 1;
-  }
-  int32_t hdr[6] = {d,
-                    s,
-                    bwd_trace::kTraceCtas,
-                    bwd_trace::kMaxConsumers,
-                    static_cast<int32_t>(bwd_trace::kMaxEvents),
-                    consumers};
-  std::fwrite(hdr, sizeof hdr, 1, f);
-  std::fwrite(&ms, sizeof ms, 1, f);
-  std::fwrite(t.data(), sizeof(uint2), t.size(), f);
-  std::fclose(f);
+  TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), bwd_trace::g_trace, t.size() * sizeof(uint2)));
+  int32_t const hdr[6] = {d,
+                          s,
+                          bwd_trace::kTraceCtas,
+                          bwd_trace::kMaxConsumers,
+                          static_cast<int32_t>(bwd_trace::kMaxEvents),
+                          consumers};
+  trace_common::write_trace(argv[3], hdr, ms, t);
   return 0;
 }

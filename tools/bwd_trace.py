@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fwd_trace import load  # noqa: E402  (the same file format)
+from fwd_trace import load, print_iterations  # noqa: E402  (the same file format)
 
 NAMES = ["tile", "kvready", "qwait", "issued", "sready", "sigend", "dpready", "passend",
          "dkissued", "dqbar", "dkdv", "dqstaged", "epiend"]
@@ -52,16 +52,7 @@ def main(argv):
         print(f"  {phase:28s} {100.0 * cycles / span:6.2f}% {len(v):7d} {v[len(v) // 2]:7d}"
               f" {v[len(v) // 10]:7d} {v[9 * len(v) // 10]:7d}")
     # The iteration: one qwait event to the next inside a work tile.
-    it = []
-    for events in ev.values():
-        q = [e for e in events if e[1] == 2]
-        for a, b in zip(q, q[1:]):
-            if b[2] == a[2] + 1:
-                it.append(b[0] - a[0])
-    it.sort()
-    if it:
-        print(f"query-tile iteration (qwait to qwait): median {it[len(it) // 2]},"
-              f" p10 {it[len(it) // 10]}, p90 {it[9 * len(it) // 10]}")
+    print_iterations(ev, 2, "query-tile iteration (qwait to qwait)")
     return 0
 
 
