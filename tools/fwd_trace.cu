@@ -51,38 +51,13 @@ static char const* const kTraced = "traced";
 #endif
 #include <sigattn/sigattn.cuh>
 
-#define FWD_TRACE_CHECK(x)                                                                    \
-  do {                                                                                        \
-    cudaError_t e_ = (x);                                                                     \
-    if (e_ != cudaSuccess) {                                                                  \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                           \
-    }                                                                                         \
-  } while (0)
+#include "trace_common.cuh"
 
 template <class Traits>
 float run(sigattn::FwdParams const& p, int reps) {
-  cudaEvent_t a, b;
-  FWD_TRACE_CHECK(cudaEventCreate(&a));
-  FWD_TRACE_CHECK(cudaEventCreate(&b));
-  std::vector<float> ms;
-  for (int i = 0; i < reps; ++i) {
-    FWD_TRACE_CHECK(cudaEventRecord(a));
-    sigattn::Result r = sigattn::detail::launch_sm90_fwd_traits<Traits>(p, nullptr, 0, 0, false);
-    if (!r) {
-      std::fprintf(stderr, "launch: %s\n", sigattn::to_string(r));
-      std::exit(1);
-    }
-    FWD_TRACE_CHECK(cudaEventRecord(b));
-    FWD_TRACE_CHECK(cudaEventSynchronize(b));
-    float t = 0;
-    FWD_TRACE_CHECK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
-  FWD_TRACE_CHECK(cudaEventDestroy(a));
-  FWD_TRACE_CHECK(cudaEventDestroy(b));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return trace_common::median_ms(
+      [&] { return sigattn::detail::launch_sm90_fwd_traits<Traits>(p, nullptr, 0, 0, false); },
+      reps);
 }
 
 int main(int argc, char** argv) {
@@ -103,8 +78,8 @@ int main(int argc, char** argv) {
   // 22 (docs/performance.md) were taken so.
   void *q, *k, *v, *o;
   for (void** ptr : {&q, &k, &v, &o}) {
-    FWD_TRACE_CHECK(cudaMalloc(ptr, n * 2));
-    FWD_TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
+    TRACE_CHECK(cudaMalloc(ptr, n * 2));
+    TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
   }
   sigattn::FwdParams p{};
   p.q = q, p.k = k, p.v = v, p.o = o;
@@ -127,7 +102,7 @@ int main(int argc, char** argv) {
   }
   // A checksum of O, so that two builds of the same kernel can be compared bit for bit.
   std::vector<__nv_bfloat16> out(n);
-  FWD_TRACE_CHECK(cudaMemcpy(out.data(), o, n * 2, cudaMemcpyDeviceToHost));
+  TRACE_CHECK(cudaMemcpy(out.data(), o, n * 2, cudaMemcpyDeviceToHost));
   uint64_t hash = 1469598103934665603ull;
   double sum = 0;
   for (auto const& e : out) {
@@ -141,17 +116,13 @@ int main(int argc, char** argv) {
   std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
               kTraced);
   std::vector<uint2> t(fwd_trace::kTraceCtas * fwd_trace::kMaxConsumers * fwd_trace::kMaxEvents);
-  FWD_TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), fwd_trace::g_trace, t.size() * sizeof(uint2)));
-  FILE* f = std::fopen(argv[3], "wb");
-  int32_t hdr[6] = {d,
-                    s,
-                    fwd_trace::kTraceCtas,
-                    fwd_trace::kMaxConsumers,
-                    static_cast<int32_t>(fwd_trace::kMaxEvents),
-                    consumers};
-  std::fwrite(hdr, sizeof hdr, 1, f);
-  std::fwrite(&ms, sizeof ms, 1, f);
-  std::fwrite(t.data(), sizeof(uint2), t.size(), f);
-  std::fclose(f);
+  TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), fwd_trace::g_trace, t.size() * sizeof(uint2)));
+  int32_t const hdr[6] = {d,
+                          s,
+                          fwd_trace::kTraceCtas,
+                          fwd_trace::kMaxConsumers,
+                          static_cast<int32_t>(fwd_trace::kMaxEvents),
+                          consumers};
+  trace_common::write_trace(argv[3], hdr, ms, t);
   return 0;
 }

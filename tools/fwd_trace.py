@@ -36,6 +36,21 @@ def load(path):
     return d, s, ms, consumers, ev
 
 
+def print_iterations(ev, event, label):
+    """The median, 10th and 90th percentile of the time from one `event` to the next when their
+    values (iteration numbers) are consecutive, over all traced warpgroups."""
+    it = []
+    for events in ev.values():
+        marks = [e for e in events if e[1] == event]
+        for a, b in zip(marks, marks[1:]):
+            if b[2] == a[2] + 1:
+                it.append(b[0] - a[0])
+    it.sort()
+    if it:
+        print(f"{label}: median {it[len(it) // 2]}, p10 {it[len(it) // 10]},"
+              f" p90 {it[9 * len(it) // 10]}")
+
+
 def phases(events):
     """Cycles per phase: the time from each event to the next is charged to a phase."""
     charge = defaultdict(int)
@@ -103,16 +118,7 @@ def main(argv):
             print(f"  {name} per iteration: median {v[len(v) // 2]}, p10 {v[len(v) // 10]},"
                   f" p90 {v[9 * len(v) // 10]}")
     # steady-state iteration time: KvWait to KvWait inside a tile
-    it = []
-    for key, events in ev.items():
-        kv = [e for e in events if e[1] == 2]
-        for a, b in zip(kv, kv[1:]):
-            if b[2] == a[2] + 1:
-                it.append(b[0] - a[0])
-    it.sort()
-    if it:
-        print(f"loop iteration (kvwait to kvwait): median {it[len(it) // 2]},"
-              f" p10 {it[len(it) // 10]}, p90 {it[9 * len(it) // 10]}")
+    print_iterations(ev, 2, "loop iteration (kvwait to kvwait)")
     if "--gantt" in argv:
         i = argv.index("--gantt")
         start, length = int(argv[i + 1]), int(argv[i + 2])

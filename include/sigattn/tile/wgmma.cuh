@@ -126,6 +126,15 @@ SIGATTN_DEVICE void fence_registers(float (&d)[N]) {
   SIGATTN_PRAGMA_UNROLL
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+/// The same for packed 16-bit fragments ([k-step][4] registers).
+template <int M>
+SIGATTN_DEVICE void fence_registers(uint32_t (&d)[M][4]) {
+  SIGATTN_PRAGMA_UNROLL
+  for (int i = 0; i < M; ++i) {
+    SIGATTN_PRAGMA_UNROLL
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(d[i][j])::"memory");
+  }
+}
 
 template <int Registers>
 SIGATTN_DEVICE void setmaxnreg_inc() {

@@ -83,6 +83,37 @@ struct BwdBarrier {
   static constexpr int kDqFull0 = 4;    // + staging buffer: consumers (arrive) + the dQ warp (sync)
 };
 
+// A diagnostic hook, compiled out unless the including program defines SIGATTN_BWD_TRACE(event,
+// value) and SIGATTN_BWD_TRACE_STATE (a declaration at the start of a work tile's consumer code,
+// for the hook's own state): every working consumer thread then calls SIGATTN_BWD_TRACE at the
+// events below (the consumer forces its accumulators before the events that end a pass, so that
+// a time stamp taken there follows the pass). bwd_tile runs once per work tile, so the state
+// starts from memory of the including program's (tools/bwd_trace.cu keeps the count of events per
+// CTA and consumer in global memory). Without the macros the kernel is the same instruction for
+// instruction.
+#ifdef SIGATTN_BWD_TRACE
+#define SIGATTN_BWD_TRACING 1
+#else
+#define SIGATTN_BWD_TRACING 0
+#define SIGATTN_BWD_TRACE_STATE
+#define SIGATTN_BWD_TRACE(event, value) ((void)0)
+#endif
+enum BwdTraceEvent : int {
+  kBtTile = 0,       // a work tile begins (value: its query-tile iterations)
+  kBtKvReady = 1,    // its K and V landed (and padded rows zeroed)
+  kBtQWait = 2,      // an iteration begins: waits for its Q and dO tile (value: iteration)
+  kBtIssued = 3,     // S^T and dP^T issued
+  kBtSReady = 4,     // S^T complete (with the fused pass: S^T and dP^T)
+  kBtSigEnd = 5,     // the sigmoid pass done and dV issued (split passes only)
+  kBtDpReady = 6,    // dP^T complete (split passes only)
+  kBtPassEnd = 7,    // the elementwise work done (the grad pass, or the fused pass and dV issued)
+  kBtDkIssued = 8,   // dS^T stored (with dQ) and dK issued
+  kBtDqBar = 9,      // past the barrier before dQ = dS K (with dQ)
+  kBtDkDv = 10,      // dV and dK complete, the stage released
+  kBtDqStaged = 11,  // the dQ piece complete and staged (with dQ)
+  kBtEpiEnd = 12,    // the work tile's dK and dV written
+};
+
 /// The warp of the producer warpgroup that issues the dQ tensor reductions (warp 0 issues the TMA
 /// loads).
 inline constexpr int kBwdDqWarp = 1;
@@ -336,6 +367,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   char const* const k_rows_smem = smem.k() + consumer * 64 * 128;
   char const* const v_rows_smem = smem.v() + consumer * 64 * 128;
 
+  SIGATTN_BWD_TRACE_STATE
+  SIGATTN_BWD_TRACE(kBtTile, iterations);
   tile::mbarrier_wait(smem.kv_full(), 0);
   if constexpr (ComputeDq || !MayMask) {
     if (kv_rows < kTileKV) {
@@ -352,6 +385,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
     }
   }
+  SIGATTN_BWD_TRACE(kBtKvReady, 0);
 
   // Query tile it of stage s landed; in the tile that crosses q_len, Q's and dO's padded rows
   // zeroed (they enter dK and dV along the reduction dimension; all consumers share the work,
@@ -474,6 +508,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     char* const q_smem = smem.q(s);
     char* const do_smem = smem.dout(s);
 
+    SIGATTN_BWD_TRACE(kBtQWait, it);
     wait_q_tile(it);
 
     // S^T = K Q^T and dP^T = V dO^T, two commit groups.
@@ -494,6 +529,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::Wgmma<Element, kTileQ>::ss(acc_dp, tile::k_major_desc<kTileKV>(v_rows_smem, k),
                                        tile::k_major_desc<kTileQ>(do_smem, k), k > 0);
     tile::wgmma_commit();
+    SIGATTN_BWD_TRACE(kBtIssued, it);
 
     // The elementwise work, P^T = sigmoid(S^T * scale + bias) and dS^T = P^T (1 - P^T) dP^T *
     // scale, is masked where a tile crosses a limit (q_len, kv_len or the causal diagonal;
@@ -632,26 +668,32 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     if constexpr (kSplitPasses) {
       tile::wgmma_wait<1>();  // S^T is complete; dP^T may still run
       tile::fence_registers(acc_s);
+      SIGATTN_BWD_TRACE(kBtSReady, it);
       if (masked) {
         sigmoid_pass(std::true_type{});
       } else {
         sigmoid_pass(std::false_type{});
       }
       issue_rs(acc_dv, p_frag, do_smem);  // dV += P^T dO
+      SIGATTN_BWD_TRACE(kBtSigEnd, it);
       // dP^T is complete; dV may still run. (The wait in a basic block of its own: otherwise
       // ptxas may hoist it above the sigmoid pass, see tile::wgmma_wait_in_own_block.)
       tile::wgmma_wait_in_own_block<1>(masked);
       tile::fence_registers(acc_s);
       tile::fence_registers(acc_dp);
+      SIGATTN_BWD_TRACE(kBtDpReady, it);
       if (masked) {
         grad_pass(std::true_type{});
       } else {
         grad_pass(std::false_type{});
       }
+      if constexpr (SIGATTN_BWD_TRACING) tile::fence_registers(ds_frag);
+      SIGATTN_BWD_TRACE(kBtPassEnd, it);
     } else {
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_s);
       tile::fence_registers(acc_dp);
+      SIGATTN_BWD_TRACE(kBtSReady, it);
       if constexpr (!MayMask) {
         fused_pass(std::false_type{});
       } else if constexpr (kClearOutside) {
@@ -661,6 +703,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
         fused_pass(std::true_type{});
       }
       issue_rs(acc_dv, p_frag, do_smem);  // dV += P^T dO
+      SIGATTN_BWD_TRACE(kBtPassEnd, it);
     }
 
     if constexpr (ComputeDq) {
@@ -685,10 +728,12 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::fence_proxy_async_shared();
     }
     issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
+    SIGATTN_BWD_TRACE(kBtDkIssued, it);
 
     if constexpr (ComputeDq) {
       // Every consumer's dS^T rows are written before any consumer reads all keys of them.
       tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+      SIGATTN_BWD_TRACE(kBtDqBar, it);
       float acc_dq[32];
       issue_dq(it, acc_dq);
 
@@ -696,14 +741,17 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::fence_registers(acc_dv);
       tile::fence_registers(acc_dk);
       tile::mbarrier_arrive(smem.empty(s));
+      SIGATTN_BWD_TRACE(kBtDkDv, it);
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dq);
       stage_dq(it, acc_dq);
+      SIGATTN_BWD_TRACE(kBtDqStaged, it);
     } else {
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dv);
       tile::fence_registers(acc_dk);
       tile::mbarrier_arrive(smem.empty(s));  // this thread is done with stage s
+      SIGATTN_BWD_TRACE(kBtDkDv, it);
     }
   }
 
@@ -745,6 +793,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     *reinterpret_cast<uint4*>(dk + r * bp.dk_stride.token + col) = k_out;
     *reinterpret_cast<uint4*>(dv + r * bp.dv_stride.token + col) = v_out;
   }
+  SIGATTN_BWD_TRACE(kBtEpiEnd, 0);
 #elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
   // Built for sm_90 without the "a" features: never run silently empty.
   __trap();

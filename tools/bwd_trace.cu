@@ -1,0 +1,178 @@
+// bwd_trace: a timeline of the Hopper backward's key-side consumer warpgroups, and the backward's
+// speed on SPEC section 6's dense shapes without the benchmark's machinery. A diagnostic, not a
+// test; the backward's counterpart of fwd_trace.cu.
+//
+// It compiles the registry's bf16 Hopper backward row of head dim D (launch_sm90_bwd: the dQ
+// clear, the key side, the dQ conversion) with bwd_mainloop.cuh's SIGATTN_BWD_TRACE hook defined,
+// runs B = 16384 / S, Hq = Hkv = 2048 / D, non-causal, dense, the default (atomic) dQ mode; Q, K,
+// V and dO uniform in [-1.7, 1.7) from four seeds; 10 warm-up calls and 11 timed ones (median;
+// burst clock: no long warm-up), prints the time, TFLOP/s (2.5 times the forward's FLOPs, as the
+// benchmark counts) and a checksum of dQ, dK and dV (two builds of the same arithmetic must print
+// the same one), and writes the events of one more call to OUTFILE: for thread 0 of every
+// consumer warpgroup of the first kTraceCtas CTAs, up to kMaxEvents (SM clock, event, value)
+// pairs, in fwd_trace.cu's file format. tools/bwd_trace.py reads it. Built with BWD_TRACE_OFF the
+// same driver runs the untraced kernels (compare the speeds: the hook's own cost).
+//
+//   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets bwd_trace and bwd_trace_off), or
+//   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
+//        -DSIGATTN_ENABLE_FP16=0 -Iinclude tools/bwd_trace.cu -o bwd_trace
+//   bwd_trace D S OUTFILE
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace bwd_trace {
+constexpr int kTraceCtas = 8;
+constexpr int kMaxConsumers = 2;
+constexpr unsigned kMaxEvents = 32768;
+__device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
+// Events so far per traced warpgroup: the kernel calls bwd_tile once per work tile, so the count
+// lives here between tiles (one load per work tile, one store per event; one writer each: thread
+// 0 of the warpgroup) and in a register within one.
+__device__ unsigned g_count[kTraceCtas * kMaxConsumers];
+__device__ __forceinline__ bool recording() {
+  return (threadIdx.x & 127) == 0 && threadIdx.x >= 128 && blockIdx.x < kTraceCtas;
+}
+__device__ __forceinline__ unsigned slot() {
+  return blockIdx.x * kMaxConsumers + threadIdx.x / 128 - 1;
+}
+__device__ __forceinline__ unsigned load_count() { return recording() ? g_count[slot()] : 0u; }
+__device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
+  if (recording()) {
+    unsigned clk;
+    asm volatile("mov.u32 %0, %%clock;" : "=r"(clk)::"memory");
+    if (n < kMaxEvents)
+      g_trace[slot() * kMaxEvents + n] =
+          make_uint2(clk, static_cast<unsigned>(event) | (static_cast<unsigned>(value) << 8));
+    g_count[slot()] = n + 1;
+  }
+  return n + 1;
+}
+}  // namespace bwd_trace
+
+#ifdef BWD_TRACE_OFF  // (the same driver around the untraced kernel, for its speed)
+static char const* const kTraced = "untraced";
+#else
+static char const* const kTraced = "traced";
+#define SIGATTN_BWD_TRACE_STATE unsigned trace_n = ::bwd_trace::load_count();
+#define SIGATTN_BWD_TRACE(event, value) trace_n = ::bwd_trace::record(trace_n, event, value)
+#endif
+#include <sigattn/sigattn.cuh>
+
+#include "trace_common.cuh"
+
+/// The registry's row of the bf16 Hopper backward of head dim `d`.
+constexpr size_t hopper_bwd_row(int d) {
+  for (size_t i = 0; i < sizeof(sigattn::kKernelConfigs) / sizeof(sigattn::kKernelConfigs[0]);
+       ++i) {
+    sigattn::KernelConfig const& c = sigattn::kKernelConfigs[i];
+    if (c.direction == sigattn::Direction::kBackward && c.path == sigattn::Path::kHopper &&
+        c.dtype == sigattn::DType::kBF16 && c.head_dim == d)
+      return i;
+  }
+  return ~size_t{0};
+}
+
+template <size_t Row>
+float run(sigattn::BwdParams const& p, void* workspace, int reps) {
+  return trace_common::median_ms(
+      [&] { return sigattn::detail::launch_sm90_bwd<Row>(p, workspace, 0, 0, false); }, reps);
+}
+
+/// Warm-up calls, the timed ones (the median), then the trace cleared and one more call, whose
+/// events stay.
+template <size_t Row>
+float measure(sigattn::BwdParams const& p, void* workspace) {
+  run<Row>(p, workspace, 10);
+  float const ms = run<Row>(p, workspace, 11);
+  std::vector<uint2> zeros(bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers *
+                           bwd_trace::kMaxEvents);
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_trace, zeros.data(), zeros.size() * sizeof(uint2)));
+  unsigned none[bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers] = {};
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_count, none, sizeof none));
+  run<Row>(p, workspace, 1);
+  return ms;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: bwd_trace D S OUTFILE\n");
+    return 2;
+  }
+  int const d = std::atoi(argv[1]), s = std::atoi(argv[2]);
+  if ((d != 64 && d != 128) || s <= 0 || 16384 % s != 0) {
+    std::fprintf(stderr, "bwd_trace: D is 64 or 128, S divides 16384\n");
+    return 2;
+  }
+  int const batch = 16384 / s, heads = 2048 / d;
+  size_t const n = size_t{16384} * 2048;
+  std::vector<__nv_bfloat16> h(n);
+  void *q, *k, *v, *dout, *dq, *dk, *dv, *workspace;
+  uint64_t seed = 88172645463325252ull;
+  for (void** ptr : {&q, &k, &v, &dout}) {
+    for (auto& e : h) {
+      seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+      e = __float2bfloat16(static_cast<float>((seed >> 11) * (1.0 / 9007199254740992.0)) * 3.4f -
+                           1.7f);
+    }
+    TRACE_CHECK(cudaMalloc(ptr, n * 2));
+    TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
+  }
+  for (void** ptr : {&dq, &dk, &dv}) TRACE_CHECK(cudaMalloc(ptr, n * 2));
+  sigattn::BwdParams p{};
+  p.fwd.q = q, p.fwd.k = k, p.fwd.v = v;
+  p.fwd.batch = batch, p.fwd.num_heads = heads, p.fwd.num_kv_heads = heads, p.fwd.head_dim = d;
+  p.fwd.max_q_len = s, p.fwd.max_kv_len = s;
+  p.fwd.path = sigattn::Path::kHopper;
+  sigattn::Strides const st{int64_t{s} * heads * d, int64_t{heads} * d, d};
+  p.fwd.q_stride = p.fwd.k_stride = p.fwd.v_stride = p.fwd.o_stride = st;
+  p.dout = dout, p.dq = dq, p.dk = dk, p.dv = dv;
+  p.dout_stride = p.dq_stride = p.dk_stride = p.dv_stride = st;
+  size_t const workspace_size = sigattn::workspace_bytes(p);
+  TRACE_CHECK(cudaMalloc(&workspace, workspace_size));
+  float ms = 0;
+  int consumers = 0;
+  if (d == 64) {
+    constexpr size_t kRow = hopper_bwd_row(64);
+    static_assert(kRow != ~size_t{0}, "a bf16 Hopper backward row of D = 64");
+    ms = measure<kRow>(p, workspace);
+    consumers = sigattn::kKernelConfigs[kRow].tile.tile_kv / 64;
+  } else {
+    constexpr size_t kRow = hopper_bwd_row(128);
+    static_assert(kRow != ~size_t{0}, "a bf16 Hopper backward row of D = 128");
+    ms = measure<kRow>(p, workspace);
+    consumers = sigattn::kKernelConfigs[kRow].tile.tile_kv / 64;
+  }
+  // A checksum of dQ, dK and dV, so that two builds of the same kernels can be compared bit for
+  // bit.
+  uint64_t hash = 1469598103934665603ull;
+  double sum = 0;
+  for (void* ptr : {dq, dk, dv}) {
+    TRACE_CHECK(cudaMemcpy(h.data(), ptr, n * 2, cudaMemcpyDeviceToHost));
+    for (auto const& e : h) {
+      uint16_t bits;
+      std::memcpy(&bits, &e, 2);
+      hash = (hash ^ bits) * 1099511628211ull;
+      sum += __bfloat162float(e);
+    }
+  }
+  std::printf("dQ, dK, dV checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
+  double const flop = 2.5 * 4.0 * batch * heads * double(s) * s * d;
+  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
+              kTraced);
+  std::vector<uint2> t(bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers * bwd_trace::kMaxEvents);
+  TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), bwd_trace::g_trace, t.size() * sizeof(uint2)));
+  int32_t const hdr[6] = {d,
+                          s,
+                          bwd_trace::kTraceCtas,
+                          bwd_trace::kMaxConsumers,
+                          static_cast<int32_t>(bwd_trace::kMaxEvents),
+                          consumers};
+  trace_common::write_trace(argv[3], hdr, ms, t);
+  return 0;
+}
