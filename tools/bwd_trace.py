@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fwd_trace import load, print_iterations  # noqa: E402  (the same file format)
 
 NAMES = ["tile", "kvready", "qwait", "issued", "sready", "sigend", "dpready", "passend",
-         "dkissued", "dqbar", "dkdv", "dqstaged", "epiend"]
+         "dkissued", "dkturn", "dkdv", "dqstaged", "epiend", "sturn"]
 
 
 def name(event):

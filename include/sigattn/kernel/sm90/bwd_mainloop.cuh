@@ -79,8 +79,9 @@ namespace sigattn::kernel::sm90 {
 // Named barrier ids of the backward kernel (0 is __syncthreads).
 struct BwdBarrier {
   static constexpr int kConsumers = 1;  // all consumer threads
-  static constexpr int kEpilogue0 = 2;  // + consumer index: one warpgroup's dK/dV rows staged
+  static constexpr int kGroup0 = 2;     // + consumer index: one warpgroup's own threads
   static constexpr int kDqFull0 = 4;    // + staging buffer: consumers (arrive) + the dQ warp (sync)
+  static constexpr int kTurn0 = 6;      // + consumer index: that warpgroup's turn to issue
 };
 
 // A diagnostic hook, compiled out unless the including program defines SIGATTN_BWD_TRACE(event,
@@ -107,11 +108,12 @@ enum BwdTraceEvent : int {
   kBtSigEnd = 5,     // the sigmoid pass done and dV issued (split passes only)
   kBtDpReady = 6,    // dP^T complete (split passes only)
   kBtPassEnd = 7,    // the elementwise work done (the grad pass, or the fused pass and dV issued)
-  kBtDkIssued = 8,   // dS^T stored (with dQ) and dK issued
-  kBtDqBar = 9,      // past the barrier before dQ = dS K (with dQ)
+  kBtDkIssued = 8,   // dK issued (and the dQ piece of its turn)
+  kBtDkTurn = 9,     // dS^T stored (with dQ), its turn for dK and dQ taken
   kBtDkDv = 10,      // dV and dK complete, the stage released
   kBtDqStaged = 11,  // the dQ piece complete and staged (with dQ)
   kBtEpiEnd = 12,    // the work tile's dK and dV written
+  kBtSTurn = 13,     // its turn for S^T and dP^T taken
 };
 
 /// The warp of the producer warpgroup that issues the dQ tensor reductions (warp 0 issues the TMA
@@ -230,8 +232,9 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   constexpr int kTileKV = Traits::kTileKV;
   constexpr int kStages = Traits::kStages;
   constexpr int kBlocks = kHeadDim / 64;  // 64-column blocks per row
-  static_assert(BwdBarrier::kEpilogue0 + Traits::kConsumers <= BwdBarrier::kDqFull0 &&
-                    BwdBarrier::kDqFull0 + Traits::kDqBuffers <= 16,
+  static_assert(BwdBarrier::kGroup0 + Traits::kConsumers <= BwdBarrier::kDqFull0 &&
+                    BwdBarrier::kDqFull0 + Traits::kDqBuffers <= BwdBarrier::kTurn0 &&
+                    BwdBarrier::kTurn0 + Traits::kConsumers <= 16,
                 "named barrier ids overlap or run out");
 
   BwdParams const& bp = args.p;
@@ -388,19 +391,20 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   SIGATTN_BWD_TRACE(kBtKvReady, 0);
 
   // Query tile it of stage s landed; in the tile that crosses q_len, Q's and dO's padded rows
-  // zeroed (they enter dK and dV along the reduction dimension; all consumers share the work,
-  // then every consumer's wgmma sees them).
+  // zeroed (they enter dK and dV along the reduction dimension) by the leading consumer alone,
+  // before its turn for S^T and dP^T: its own wgmma sees them after its warpgroup's barrier, the
+  // other consumer's after the turns (below), which order every product of that consumer's
+  // iteration it after this.
   auto wait_q_tile = [&](int it) {
     int const s = it % kStages;
     int const q0 = (m_begin + it % m_count) * kTileQ;
     tile::mbarrier_wait(smem.full(s), static_cast<uint32_t>(it / kStages) & 1);
-    if (q0 + kTileQ > len.q_len) {
+    if (consumer == 0 && q0 + kTileQ > len.q_len) {
       int const first = len.q_len - q0;
-      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(smem.q(s), first, consumer_thread);
-      zero_tail_rows<kTileQ, kHeadDim, Traits::kConsumerThreads>(smem.dout(s), first,
-                                                                 consumer_thread);
+      zero_tail_rows<kTileQ, kHeadDim, 128>(smem.q(s), first, consumer_thread);
+      zero_tail_rows<kTileQ, kHeadDim, 128>(smem.dout(s), first, consumer_thread);
       tile::fence_proxy_async_shared();
-      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+      tile::named_barrier_sync(BwdBarrier::kGroup0, 128);
     }
   };
   // This consumer's dQ piece: 64 queries of block qb x 64 head-dim columns of block db.
@@ -450,14 +454,47 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     tile::named_barrier_arrive(BwdBarrier::kDqFull0 + sb, Traits::kConsumerThreads + 32);
   };
 
-  // A consumer whose 64 keys all lie past kv_len (the second one in a key tile whose real keys
+  // Ping-pong: the two consumers take turns issuing their products, twice per query tile: S^T
+  // and dP^T, then dK with a dQ piece. Consumer 0 leads and consumer 1 follows half an
+  // iteration behind, so that the tensor cores run one consumer's products while the other
+  // computes its sigmoid and gradient (with a barrier of both consumers per query tile, as
+  // before session 24, they ran in lockstep, and both passes left the tensor cores idle
+  // together). The order of the turns:
+  //   leader   S(0)       dK(0)      S(1)  dK(1) dQ(0) ...  dK(n-1) dQ(n-2)        dQ(n-1)
+  //   follower      (none)      S(0)   dK(0) dQ(0)  ...     S(n-1)          dK(n-1) dQ(n-1)
+  // (one row per consumer, in the order the turns pass). The leader's dQ piece of tile it needs
+  // the follower's dS^T rows of tile it, which the follower writes before its turn for dK(it):
+  // the leader computes it a turn later, with dK(it + 1), and after the loop in a turn of its
+  // own. The follower's needs the leader's rows, written before the leader's turn for dK(it),
+  // which comes earlier. Every dS^T buffer is then read (both pieces of tile it) before either
+  // consumer overwrites it with tile it + 2: each consumer writes it after its turn for S(it +
+  // 2), and by then the other has waited for its own piece of tile it (the follower at the end
+  // of its iteration it, before its turn for S(it + 1); the leader at the end of its iteration
+  // it + 1, before its turn for S(it + 2)), and both turns come before. So two buffers are
+  // enough, and no barrier of both consumers remains in the loop. In its first iteration the
+  // leader's dQ piece (of tile -1) is computed from buffer 1 and thrown away: the loop stays
+  // without a branch around a wgmma (which may serialise the kernel's wgmma), for 1 / iterations
+  // of one consumer's dQ work.
+  // Warpgroup c waits on barrier kTurn0 + c and passes the turn with bar.arrive on the other's:
+  // the follower hands out the first turn and takes an empty one (the place of dK(-1)), and the
+  // leader takes the extra turn back at the end, so every barrier phase completes. Each consumer
+  // takes 2 iterations + 1 turns. (The ids are derived from threadIdx.x at each use rather than
+  // kept live across the loop.)
+  auto turn_wait = [] {
+    tile::named_barrier_sync(BwdBarrier::kTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 256);
+  };
+  auto turn_pass = [] {
+    tile::named_barrier_arrive(BwdBarrier::kTurn0 + static_cast<int>(threadIdx.x / 128) % 2, 256);
+  };
+  bool const leader = consumer == 0;
+
+  // A consumer whose 64 keys all lie past kv_len (the follower in a key tile whose real keys
   // end in its first half) has no dK, dV or dS of its own: it skips S^T, dP^T, the elementwise
-  // work, dV and dK, and takes only the steps that the others need from it, in the same order as
-  // a working consumer: its share of the zeroing of a query tile that crosses q_len (and that
-  // barrier), its dQ piece (dQ = dS K over all keys: its dS^T rows are zeros, written once into
-  // both buffers here) with the barrier before it and the staging after it, and the release of
-  // each Q/dO stage. The working consumers then run their products alone on the tensor cores. (In
-  // a loop and an epilogue of their own, so that the working consumers' code is as without it.)
+  // work, dV and dK, and takes only the steps that the leader needs from it: its dQ piece (dQ =
+  // dS K over all keys: its dS^T rows are zeros, written once into both buffers here), the
+  // staging after it, the release of each Q/dO stage, and its turns. The leader then runs its
+  // products alone on the tensor cores. (In a loop and an epilogue of their own, so that the
+  // working consumers' code is as without it.)
   // Only in the kernels with 64-query tiles (D = 128). In the D = 64 kernel with masks and dQ
   // reductions, at its register limit, the extra path made ptxas spill 8 bytes in its loop; in the
   // D = 64 kernel without masks it cost 3-6% on every non-causal row, dense ones included, where no
@@ -466,24 +503,35 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // (Broadcast from lane 0: a condition the compiler knows to be warp-uniform keeps the working
   // consumers' wgmma descriptors in uniform registers after the branch.)
   bool const idle = __shfl_sync(0xffffffffu, static_cast<int>(consumer * 64 >= kv_rows), 0) != 0;
-  if (kIdlePath && idle) {
-    if constexpr (ComputeDq) {
+  if constexpr (kIdlePath && ComputeDq) {
+    if (idle) {
       for (int buffer = 0; buffer < 2; ++buffer)
         zero_tail_rows<kTileKV, kTileQ, 128>(smem.ds(buffer), consumer * 64, consumer_thread & 127);
-      tile::fence_proxy_async_shared();  // (ordered before the dQ products by the barrier below)
+      tile::fence_proxy_async_shared();  // (ordered before the leader's dQ by the turns)
     }
+  }
+  if (!leader) {
+    turn_pass();  // the leader's first turn
+    turn_wait();  // the place of dK(-1): nothing to issue
+    turn_pass();
+  }
+  if (kIdlePath && idle) {
     SIGATTN_PRAGMA_NO_UNROLL
     for (int it = 0; it < iterations; ++it) {
       wait_q_tile(it);
       tile::mbarrier_arrive(smem.empty(it % kStages));  // nothing of this stage is read here
+      turn_wait();  // the place of S(it)
+      turn_pass();
+      turn_wait();
       if constexpr (ComputeDq) {
-        // Every consumer's dS^T rows are written before any consumer reads all keys of them.
-        tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
         float acc_dq[32];
         issue_dq(it, acc_dq);
+        turn_pass();
         tile::wgmma_wait<0>();
         tile::fence_registers(acc_dq);
         stage_dq(it, acc_dq);
+      } else {
+        turn_pass();
       }
     }
     // Its epilogue: the barrier that orders every consumer's last dQ product (which reads all
@@ -511,11 +559,13 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     SIGATTN_BWD_TRACE(kBtQWait, it);
     wait_q_tile(it);
 
-    // S^T = K Q^T and dP^T = V dO^T, two commit groups.
+    // S^T = K Q^T and dP^T = V dO^T, two commit groups, in this consumer's turn.
     float acc_s[kSRegs];
     float acc_dp[kSRegs];
     SIGATTN_PRAGMA_UNROLL
     for (int i = 0; i < kSRegs; ++i) acc_s[i] = acc_dp[i] = 0.0f;
+    turn_wait();
+    SIGATTN_BWD_TRACE(kBtSTurn, it);
     tile::fence_registers(acc_s);
     tile::fence_registers(acc_dp);
     tile::wgmma_fence();
@@ -529,6 +579,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::Wgmma<Element, kTileQ>::ss(acc_dp, tile::k_major_desc<kTileKV>(v_rows_smem, k),
                                        tile::k_major_desc<kTileQ>(do_smem, k), k > 0);
     tile::wgmma_commit();
+    turn_pass();
     SIGATTN_BWD_TRACE(kBtIssued, it);
 
     // The elementwise work, P^T = sigmoid(S^T * scale + bias) and dS^T = P^T (1 - P^T) dP^T *
@@ -707,10 +758,10 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     }
 
     if constexpr (ComputeDq) {
-      // dS^T to shared memory as [key][query] (buffer it % 2: the barrier of the previous
-      // iteration ordered every consumer's dQ product of iteration it - 2 before these writes),
-      // before the dK product is issued: that one reads ds_frag as its A operand, and an issued
-      // wgmma's registers must not be accessed until it is waited for.
+      // dS^T to shared memory as [key][query] (buffer it % 2: see the turns above for why no
+      // consumer still reads tile it - 2 there), before the dK product is issued: that one reads
+      // ds_frag as its A operand, and an issued wgmma's registers must not be accessed until it
+      // is waited for.
       char* const ds_smem = smem.ds(it & 1);
       SIGATTN_PRAGMA_UNROLL
       for (int kk = 0; kk < kPSteps; ++kk) {
@@ -725,17 +776,21 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
             ds_smem + tile::swizzled_block_offset<kTileKV>(frag_row + 8, col + 8)) =
             ds_frag[kk][3];
       }
+      // The rows are visible to both consumers' dQ products after the turns (bar.sync and
+      // bar.arrive order them, as the writes of the other warps of this warpgroup).
       tile::fence_proxy_async_shared();
     }
+    turn_wait();
+    SIGATTN_BWD_TRACE(kBtDkTurn, it);
     issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
-    SIGATTN_BWD_TRACE(kBtDkIssued, it);
 
     if constexpr (ComputeDq) {
-      // Every consumer's dS^T rows are written before any consumer reads all keys of them.
-      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
-      SIGATTN_BWD_TRACE(kBtDqBar, it);
+      // This turn's dQ piece: the follower's of tile it, the leader's of tile it - 1.
+      int const dq_tile = leader ? it - 1 : it;
       float acc_dq[32];
-      issue_dq(it, acc_dq);
+      issue_dq(dq_tile, acc_dq);
+      turn_pass();
+      SIGATTN_BWD_TRACE(kBtDkIssued, it);
 
       tile::wgmma_wait<1>();  // dV and dK done (all but the dQ group): the Q/dO stage is free
       tile::fence_registers(acc_dv);
@@ -744,15 +799,35 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       SIGATTN_BWD_TRACE(kBtDkDv, it);
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dq);
-      stage_dq(it, acc_dq);
+      if (dq_tile >= 0) stage_dq(dq_tile, acc_dq);
       SIGATTN_BWD_TRACE(kBtDqStaged, it);
     } else {
+      turn_pass();
+      SIGATTN_BWD_TRACE(kBtDkIssued, it);
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dv);
       tile::fence_registers(acc_dk);
       tile::mbarrier_arrive(smem.empty(s));  // this thread is done with stage s
       SIGATTN_BWD_TRACE(kBtDkDv, it);
     }
+  }
+
+  // The leader's last turn (its dQ piece of the last tile), then it takes back the extra turn
+  // that the follower handed out at the start.
+  if (leader) {
+    turn_wait();
+    if constexpr (ComputeDq) {
+      float acc_dq[32];
+      issue_dq(iterations - 1, acc_dq);
+      turn_pass();
+      tile::wgmma_wait<0>();
+      tile::fence_registers(acc_dq);
+      stage_dq(iterations - 1, acc_dq);
+      SIGATTN_BWD_TRACE(kBtDqStaged, iterations);
+    } else {
+      turn_pass();
+    }
+    turn_wait();
   }
 
   // Epilogue: dK and dV through this warpgroup's rows of the K and V buffers (after a barrier:
@@ -773,7 +848,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
         detail::pack2<Element>(acc_dv[4 * j + 2], acc_dv[4 * j + 3]);
   }
   // This warpgroup's staged rows are complete before its threads read across lanes and warps.
-  tile::named_barrier_sync(BwdBarrier::kEpilogue0 + consumer, 128);
+  tile::named_barrier_sync(BwdBarrier::kGroup0 + consumer, 128);
   int const group_thread = consumer_thread & 127;
   constexpr int kChunksPerRow = kHeadDim / 8;
   Element* const dk = dk_tile();
