@@ -390,21 +390,26 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   }
   SIGATTN_BWD_TRACE(kBtKvReady, 0);
 
+  // Ping-pong (Traits::kTurns; see the turns below).
+  constexpr bool kTurns = Traits::kTurns;
   // Query tile it of stage s landed; in the tile that crosses q_len, Q's and dO's padded rows
-  // zeroed (they enter dK and dV along the reduction dimension) by the leading consumer alone,
-  // before its turn for S^T and dP^T: its own wgmma sees them after its warpgroup's barrier, the
-  // other consumer's after the turns (below), which order every product of that consumer's
+  // zeroed (they enter dK and dV along the reduction dimension). Without turns all consumers
+  // share the work, then every consumer's wgmma sees them after their barrier. With turns
+  // (where no barrier of both consumers may wait inside the loop) consumer 0, the leader, does it
+  // alone before its turn for S^T and dP^T: its own wgmma sees them after its warpgroup's
+  // barrier, the follower's after the turns, which order every product of the follower's
   // iteration it after this.
   auto wait_q_tile = [&](int it) {
     int const s = it % kStages;
     int const q0 = (m_begin + it % m_count) * kTileQ;
     tile::mbarrier_wait(smem.full(s), static_cast<uint32_t>(it / kStages) & 1);
-    if (consumer == 0 && q0 + kTileQ > len.q_len) {
+    if ((!kTurns || consumer == 0) && q0 + kTileQ > len.q_len) {
+      constexpr int kThreads = kTurns ? 128 : Traits::kConsumerThreads;
       int const first = len.q_len - q0;
-      zero_tail_rows<kTileQ, kHeadDim, 128>(smem.q(s), first, consumer_thread);
-      zero_tail_rows<kTileQ, kHeadDim, 128>(smem.dout(s), first, consumer_thread);
+      zero_tail_rows<kTileQ, kHeadDim, kThreads>(smem.q(s), first, consumer_thread);
+      zero_tail_rows<kTileQ, kHeadDim, kThreads>(smem.dout(s), first, consumer_thread);
       tile::fence_proxy_async_shared();
-      tile::named_barrier_sync(BwdBarrier::kGroup0, 128);
+      tile::named_barrier_sync(kTurns ? BwdBarrier::kGroup0 : BwdBarrier::kConsumers, kThreads);
     }
   };
   // This consumer's dQ piece: 64 queries of block qb x 64 head-dim columns of block db.
@@ -454,39 +459,53 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     tile::named_barrier_arrive(BwdBarrier::kDqFull0 + sb, Traits::kConsumerThreads + 32);
   };
 
-  // Ping-pong: the two consumers take turns issuing their products, twice per query tile: S^T
-  // and dP^T, then dK with a dQ piece. Consumer 0 leads and consumer 1 follows half an
-  // iteration behind, so that the tensor cores run one consumer's products while the other
-  // computes its sigmoid and gradient (with a barrier of both consumers per query tile, as
-  // before session 24, they ran in lockstep, and both passes left the tensor cores idle
-  // together). The order of the turns:
-  //   leader   S(0)       dK(0)      S(1)  dK(1) dQ(0) ...  dK(n-1) dQ(n-2)        dQ(n-1)
-  //   follower      (none)      S(0)   dK(0) dQ(0)  ...     S(n-1)          dK(n-1) dQ(n-1)
-  // (one row per consumer, in the order the turns pass). The leader's dQ piece of tile it needs
-  // the follower's dS^T rows of tile it, which the follower writes before its turn for dK(it):
-  // the leader computes it a turn later, with dK(it + 1), and after the loop in a turn of its
-  // own. The follower's needs the leader's rows, written before the leader's turn for dK(it),
-  // which comes earlier. Every dS^T buffer is then read (both pieces of tile it) before either
-  // consumer overwrites it with tile it + 2: each consumer writes it after its turn for S(it +
-  // 2), and by then the other has waited for its own piece of tile it (the follower at the end
-  // of its iteration it, before its turn for S(it + 1); the leader at the end of its iteration
-  // it + 1, before its turn for S(it + 2)), and both turns come before. So two buffers are
+  // Ping-pong (Traits::kTurns): the two consumers take turns issuing their products, twice per
+  // query tile: S^T and dP^T, then dK with a dQ piece. Consumer 0 leads and consumer 1 follows
+  // about half an iteration behind, so that the tensor cores run one consumer's products while
+  // the other computes its sigmoid and gradient (without turns, the barrier of both consumers
+  // before dQ = dS K keeps them in lockstep, and both passes leave the tensor cores idle
+  // together). The order of the turns (each column one turn, in the order they pass):
+  //   leader    S0     dK0 dQ-1      S1     dK1 dQ0  ...  S(n-1)          dK(n-1) dQ(n-2)
+  //   follower     --          S0     dK0 dQ0     ...          dK(n-2) dQ(n-2)
+  //   leader                                               --        dQ(n-1)
+  //   follower                                    S(n-1)      dK(n-1) dQ(n-1)
+  // i.e. leader S(it), follower dK(it - 1) dQ(it - 1), leader dK(it) dQ(it - 1), follower S(it),
+  // and at the end leader (empty), follower dK(n - 1) dQ(n - 1), leader dQ(n - 1).
+  // A dQ piece of tile it needs both consumers' dS^T rows of tile it, which each writes before
+  // its turn for dK(it): the follower's piece comes in that turn (the leader's rows came before),
+  // the leader's in its next turn for dK (and after the loop in a turn of its own, after an empty
+  // one). Every dS^T buffer is then read (both pieces of tile it) before either consumer
+  // overwrites it with tile it + 2: each consumer writes it after its turn for S(it + 2), and by
+  // then the other has waited for its own piece of tile it (the follower at the end of its
+  // iteration it, before its turn for S(it + 1); the leader at the end of its iteration it + 1,
+  // before its turn for S(it + 2)), and both of those turns come earlier. So two buffers are
   // enough, and no barrier of both consumers remains in the loop. In its first iteration the
-  // leader's dQ piece (of tile -1) is computed from buffer 1 and thrown away: the loop stays
-  // without a branch around a wgmma (which may serialise the kernel's wgmma), for 1 / iterations
-  // of one consumer's dQ work.
-  // Warpgroup c waits on barrier kTurn0 + c and passes the turn with bar.arrive on the other's:
-  // the follower hands out the first turn and takes an empty one (the place of dK(-1)), and the
-  // leader takes the extra turn back at the end, so every barrier phase completes. Each consumer
-  // takes 2 iterations + 1 turns. (The ids are derived from threadIdx.x at each use rather than
-  // kept live across the loop.)
+  // leader's piece (of tile -1) is computed from buffer 1 and thrown away: the loop stays without
+  // a branch around a wgmma (which may make ptxas serialise the kernel's wgmma), for
+  // 1 / iterations of one consumer's dQ work.
+  // Warpgroup c waits on barrier kTurn0 + c and passes the turn with bar.arrive on the other's.
+  // The follower hands out the first turn; the leader does not pass its last one. Each takes
+  // 2 iterations + 2 turns, counting the hand-out as one of the follower's, so every barrier
+  // phase completes. (The ids are derived from threadIdx.x at each use rather than kept live
+  // across the loop.) Without turns the calls below do nothing, the dQ piece of tile it comes
+  // after a barrier of both consumers in iteration it, and the order is the one before
+  // session 24.
   auto turn_wait = [] {
-    tile::named_barrier_sync(BwdBarrier::kTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 256);
+    if constexpr (kTurns)
+      tile::named_barrier_sync(BwdBarrier::kTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 256);
   };
   auto turn_pass = [] {
-    tile::named_barrier_arrive(BwdBarrier::kTurn0 + static_cast<int>(threadIdx.x / 128) % 2, 256);
+    if constexpr (kTurns)
+      tile::named_barrier_arrive(BwdBarrier::kTurn0 + static_cast<int>(threadIdx.x / 128) % 2,
+                                 256);
   };
-  bool const leader = consumer == 0;
+  // Without turns: every consumer's dS^T rows of the tile are written before any consumer reads
+  // all keys of them.
+  auto dq_join = [] {
+    if constexpr (!kTurns)
+      tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
+  };
+  bool const leader = kTurns && consumer == 0;  // its dQ pieces come a turn later
 
   // A consumer whose 64 keys all lie past kv_len (the follower in a key tile whose real keys
   // end in its first half) has no dK, dV or dS of its own: it skips S^T, dP^T, the elementwise
@@ -510,9 +529,9 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       tile::fence_proxy_async_shared();  // (ordered before the leader's dQ by the turns)
     }
   }
-  if (!leader) {
+  if (kTurns && consumer != 0) {
     turn_pass();  // the leader's first turn
-    turn_wait();  // the place of dK(-1): nothing to issue
+    turn_wait();  // the place of dK(-1) dQ(-1): nothing to issue
     turn_pass();
   }
   if (kIdlePath && idle) {
@@ -524,6 +543,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       turn_pass();
       turn_wait();
       if constexpr (ComputeDq) {
+        dq_join();
         float acc_dq[32];
         issue_dq(it, acc_dq);
         turn_pass();
@@ -787,6 +807,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     if constexpr (ComputeDq) {
       // This turn's dQ piece: the follower's of tile it, the leader's of tile it - 1.
       int const dq_tile = leader ? it - 1 : it;
+      dq_join();
       float acc_dq[32];
       issue_dq(dq_tile, acc_dq);
       turn_pass();
@@ -812,22 +833,20 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     }
   }
 
-  // The leader's last turn (its dQ piece of the last tile), then it takes back the extra turn
-  // that the follower handed out at the start.
+  // The leader's last two turns: an empty one, then its dQ piece of the last tile (after the
+  // follower's turn for dK(n - 1), before which the follower wrote its rows of that tile).
   if (leader) {
+    turn_wait();
+    turn_pass();
     turn_wait();
     if constexpr (ComputeDq) {
       float acc_dq[32];
       issue_dq(iterations - 1, acc_dq);
-      turn_pass();
       tile::wgmma_wait<0>();
       tile::fence_registers(acc_dq);
       stage_dq(iterations - 1, acc_dq);
       SIGATTN_BWD_TRACE(kBtDqStaged, iterations);
-    } else {
-      turn_pass();
     }
-    turn_wait();
   }
 
   // Epilogue: dK and dV through this warpgroup's rows of the K and V buffers (after a barrier:

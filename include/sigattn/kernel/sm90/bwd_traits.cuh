@@ -34,6 +34,11 @@ struct BwdTraits {
   // (docs/tuning.md, session 8): D=64 4 of 8, D=128 2 of 8.
   static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 4 : 2);
 
+  // The consumers take turns issuing their products (ping-pong, sm90::bwd_tile) in the kernels of
+  // 64-query tiles (D = 128); with 128-query tiles (D = 64) the turns measured 2-3% slower
+  // (docs/tuning.md).
+  static constexpr bool kTurns = TileQ == 64;
+
   // Register budget per thread after setmaxnreg (the sum over warpgroups stays within 64K).
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
