@@ -7,11 +7,12 @@
 // runs B = 16384 / S, Hq = Hkv = 2048 / D, non-causal, dense, the default (atomic) dQ mode; Q, K,
 // V and dO uniform in [-1.7, 1.7) from four seeds; 10 warm-up calls and 11 timed ones (median;
 // burst clock: no long warm-up), prints the time, TFLOP/s (2.5 times the forward's FLOPs, as the
-// benchmark counts) and a checksum of dQ, dK and dV (two builds of the same arithmetic must print
-// the same one), and writes the events of one more call to OUTFILE: for thread 0 of every
-// consumer warpgroup of the first kTraceCtas CTAs, up to kMaxEvents (SM clock, event, value)
-// pairs, in fwd_trace.cu's file format. tools/bwd_trace.py reads it. Built with BWD_TRACE_OFF the
-// same driver runs the untraced kernels (compare the speeds: the hook's own cost).
+// benchmark counts), a checksum and the sum of dQ, dK and dV (dQ is summed by reductions in no
+// fixed order, so runs differ in its last bits: compare the sums), and writes the events of one
+// more call to OUTFILE: for thread 0 of every consumer warpgroup of the first kTraceCtas CTAs, up
+// to kMaxEvents (SM clock, event, value) pairs, in fwd_trace.cu's file format. tools/bwd_trace.py
+// reads it. Built with BWD_TRACE_OFF the same driver runs the untraced kernels (compare the speeds:
+// the hook's own cost).
 //
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets bwd_trace and bwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
@@ -148,8 +149,8 @@ int main(int argc, char** argv) {
     ms = measure<kRow>(p, workspace);
     consumers = sigattn::kKernelConfigs[kRow].tile.tile_kv / 64;
   }
-  // A checksum of dQ, dK and dV, so that two builds of the same kernels can be compared bit for
-  // bit.
+  // A checksum of dQ, dK and dV, and their sum (dQ's last bits depend on the order of the
+  // reductions: compare two builds by the sum).
   uint64_t hash = 1469598103934665603ull;
   double sum = 0;
   for (void* ptr : {dq, dk, dv}) {

@@ -108,12 +108,12 @@ enum BwdTraceEvent : int {
   kBtSigEnd = 5,     // the sigmoid pass done and dV issued (split passes only)
   kBtDpReady = 6,    // dP^T complete (split passes only)
   kBtPassEnd = 7,    // the elementwise work done (the grad pass, or the fused pass and dV issued)
-  kBtDkIssued = 8,   // dK issued (and the dQ piece of its turn)
-  kBtDkTurn = 9,     // dS^T stored (with dQ), its turn for dK and dQ taken
+  kBtDkIssued = 8,   // dK issued, and with dQ a dQ piece (without turns: after the barrier)
+  kBtDkTurn = 9,     // dS^T stored (with dQ), and with turns the turn for dK taken
   kBtDkDv = 10,      // dV and dK complete, the stage released
   kBtDqStaged = 11,  // the dQ piece complete and staged (with dQ)
   kBtEpiEnd = 12,    // the work tile's dK and dV written
-  kBtSTurn = 13,     // its turn for S^T and dP^T taken
+  kBtSTurn = 13,     // with turns, the turn for S^T and dP^T taken
 };
 
 /// The warp of the producer warpgroup that issues the dQ tensor reductions (warp 0 issues the TMA
