@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Reads tools/bwd_trace.cu's output and prints where the backward's key-side consumer warpgroups
 spend their time: the share of every phase between two consecutive trace events of
-bwd_mainloop.cuh (summed over the traced warpgroups, named "from -> to"), and the median, 10th and
-90th percentile of each phase per query-tile iteration.
+bwd_mainloop.cuh (summed over the traced warpgroups, named "from -> to"), the median, 10th and
+90th percentile of each phase per query-tile iteration, and how far the second consumer runs
+behind the first.
 
 Usage: bwd_trace.py TRACEFILE
 """
@@ -53,7 +54,35 @@ def main(argv):
               f" {v[len(v) // 10]:7d} {v[9 * len(v) // 10]:7d}")
     # The iteration: one qwait event to the next inside a work tile.
     print_iterations(ev, 2, "query-tile iteration (qwait to qwait)")
+    print_offsets(ev, consumers)
     return 0
+
+
+def print_offsets(ev, consumers):
+    """How far consumer 1 runs behind consumer 0 of the same CTA: for each event of the loop, the
+    median, 10th and 90th percentile of its time in consumer 1 minus in consumer 0, in the same
+    query-tile iteration (near 0: lockstep; near half an iteration: ping-pong)."""
+    if consumers < 2:
+        return
+    offsets = defaultdict(list)
+    for cta in sorted({key[0] for key in ev}):
+        at = []
+        for c in (0, 1):
+            first, it = {}, None
+            for t, e, v in ev.get((cta, c), []):
+                if e == 2:  # qwait carries the iteration
+                    it = v
+                if it is not None and e >= 2 and e != 12:
+                    first.setdefault((e, it), t)
+            at.append(first)
+        for key, t0 in at[0].items():
+            if key in at[1]:
+                offsets[key[0]].append(at[1][key] - t0)
+    if offsets:
+        print("consumer 1 minus consumer 0, same iteration: event median p10 p90")
+    for e in sorted(offsets):
+        v = sorted(offsets[e])
+        print(f"  {name(e):10s} {v[len(v) // 2]:7d} {v[len(v) // 10]:7d} {v[9 * len(v) // 10]:7d}")
 
 
 if __name__ == "__main__":
