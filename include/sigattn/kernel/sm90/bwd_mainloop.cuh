@@ -803,7 +803,10 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     }
     turn_wait();
     SIGATTN_BWD_TRACE(kBtDkTurn, it);
-    issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
+    // With turns the dQ piece is issued first, so that its staging overlaps dK's product;
+    // without, dK first, so that it runs while the consumers meet at the barrier before dQ.
+    constexpr bool kDqFirst = ComputeDq && kTurns;
+    if constexpr (!kDqFirst) issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
 
     if constexpr (ComputeDq) {
       // This turn's dQ piece: the follower's of tile it, the leader's of tile it - 1.
@@ -811,18 +814,31 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       dq_join();
       float acc_dq[32];
       issue_dq(dq_tile, acc_dq);
+      if constexpr (kDqFirst) issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
       turn_pass();
       SIGATTN_BWD_TRACE(kBtDkIssued, it);
 
-      tile::wgmma_wait<1>();  // dV and dK done (all but the dQ group): the Q/dO stage is free
-      tile::fence_registers(acc_dv);
-      tile::fence_registers(acc_dk);
-      tile::mbarrier_arrive(smem.empty(s));
-      SIGATTN_BWD_TRACE(kBtDkDv, it);
-      tile::wgmma_wait<0>();
-      tile::fence_registers(acc_dq);
-      if (dq_tile >= 0) stage_dq(dq_tile, acc_dq);
-      SIGATTN_BWD_TRACE(kBtDqStaged, it);
+      if constexpr (kDqFirst) {
+        tile::wgmma_wait<1>();  // dV and the dQ piece done (all but dK)
+        tile::fence_registers(acc_dq);
+        if (dq_tile >= 0) stage_dq(dq_tile, acc_dq);
+        SIGATTN_BWD_TRACE(kBtDqStaged, it);
+        tile::wgmma_wait<0>();  // dK done: the Q/dO stage is free
+        tile::fence_registers(acc_dv);
+        tile::fence_registers(acc_dk);
+        tile::mbarrier_arrive(smem.empty(s));
+        SIGATTN_BWD_TRACE(kBtDkDv, it);
+      } else {
+        tile::wgmma_wait<1>();  // dV and dK done (all but the dQ group): the Q/dO stage is free
+        tile::fence_registers(acc_dv);
+        tile::fence_registers(acc_dk);
+        tile::mbarrier_arrive(smem.empty(s));
+        SIGATTN_BWD_TRACE(kBtDkDv, it);
+        tile::wgmma_wait<0>();
+        tile::fence_registers(acc_dq);
+        if (dq_tile >= 0) stage_dq(dq_tile, acc_dq);
+        SIGATTN_BWD_TRACE(kBtDqStaged, it);
+      }
     } else {
       turn_pass();
       SIGATTN_BWD_TRACE(kBtDkIssued, it);
