@@ -4,9 +4,10 @@
 // owned K and V tiles (once, on kv_full) and of the Q and dO tiles of every query tile of every
 // query head of the group, into a ring of kStages stages (full completes on the TMA bytes; empty
 // when every consumer thread has finished with a stage), and warp 1 is the dQ warp (below).
-// Warpgroups 1.. are consumers of 64 keys each; per query tile, five products on wgmma
-// (FlashAttention-3's backward with the roles of its "swapAB" variants, so that every operand is
-// either in registers or in a layout TMA writes):
+// Warpgroups 1.. are consumers of 64 keys each (in the D = 128 kernels that compute dQ they take
+// turns issuing their products, half an iteration apart: bwd_tile); per query tile, five
+// products on wgmma (FlashAttention-3's backward with the roles of its "swapAB" variants, so that
+// every operand is either in registers or in a layout TMA writes):
 //   S^T  = K Q^T      SS, K-major both; P^T = sigmoid(scale S^T + bias), fp32 in registers
 //   dP^T = V dO^T     SS, K-major both; dS^T = P^T (1 - P^T) dP^T * scale
 //   dV  += P^T dO     RS, P^T packed from the accumulator, dO N-major
@@ -461,17 +462,16 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   };
 
   // Ping-pong (Traits::kTurns): the two consumers take turns issuing their products, twice per
-  // query tile: S^T and dP^T, then dK with a dQ piece. Consumer 0 leads and consumer 1 follows
-  // about half an iteration behind, so that the tensor cores run one consumer's products while
-  // the other computes its sigmoid and gradient (without turns, the barrier of both consumers
-  // before dQ = dS K keeps them in lockstep, and both passes leave the tensor cores idle
-  // together). The order of the turns (each column one turn, in the order they pass):
-  //   leader    S0     dK0 dQ-1      S1     dK1 dQ0  ...  S(n-1)          dK(n-1) dQ(n-2)
-  //   follower     --          S0     dK0 dQ0     ...          dK(n-2) dQ(n-2)
-  //   leader                                               --        dQ(n-1)
-  //   follower                                    S(n-1)      dK(n-1) dQ(n-1)
-  // i.e. leader S(it), follower dK(it - 1) dQ(it - 1), leader dK(it) dQ(it - 1), follower S(it),
-  // and at the end leader (empty), follower dK(n - 1) dQ(n - 1), leader dQ(n - 1).
+  // query tile: S^T and dP^T, then a dQ piece and dK (the piece first, so that its staging
+  // overlaps dK's product). Consumer 0 leads and consumer 1 follows about half an iteration
+  // behind, so that the tensor cores run one consumer's products while the other computes its
+  // sigmoid and gradient (without turns, the barrier of both consumers before dQ = dS K keeps
+  // them in lockstep, and both passes leave the tensor cores idle together). The turns, in the
+  // order they pass (L the leader, F the follower, n iterations; a piece named by its tile):
+  //   L: S(0)  F: (empty)  L: dQ(-1) dK(0)  F: S(0)
+  //   L: S(1)  F: dQ(0) dK(0)  L: dQ(0) dK(1)  F: S(1)  ...
+  //   L: S(it)  F: dQ(it - 1) dK(it - 1)  L: dQ(it - 1) dK(it)  F: S(it)  ...
+  //   L: (empty)  F: dQ(n - 1) dK(n - 1)  L: dQ(n - 1)
   // A dQ piece of tile it needs both consumers' dS^T rows of tile it, which each writes before
   // its turn for dK(it): the follower's piece comes in that turn (the leader's rows came before),
   // the leader's in its next turn for dK (and after the loop in a turn of its own, after an empty
