@@ -392,7 +392,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   SIGATTN_BWD_TRACE(kBtKvReady, 0);
 
   // Ping-pong (Traits::kTurns; see the turns below), in the kernels that compute dQ: the
-  // deterministic mode's measured 1.9% slower with turns at S = 16K (docs/tuning.md).
+  // deterministic mode's measured 1.8% slower with turns at S = 16K (docs/tuning.md).
   constexpr bool kTurns = Traits::kTurns && ComputeDq;
   // Query tile it of stage s landed; in the tile that crosses q_len, Q's and dO's padded rows
   // zeroed (they enter dK and dV along the reduction dimension). Without turns all consumers
