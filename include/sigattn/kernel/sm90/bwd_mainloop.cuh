@@ -27,7 +27,8 @@
 // {D, Sq, Hq, B}, boxes {32, TileQ}) turns a tile into HeadDim / 32 box reductions.
 // The staging tile has kDqBuffers = 2 buffers, each HeadDim / 32 blocks of TileQ rows x 128 bytes
 // with the 128-byte swizzle (the TMA box layout); named barrier kDqFull0 + buffer and mbarrier
-// dq_empty(buffer) per buffer. In iteration it, buffer sb = it % 2:
+// dq_empty(buffer) per buffer. For query tile it (the iteration's tile; with turns the leader
+// stages tile it - 1 in iteration it and its last tile after the loop), buffer sb = it % 2:
 //   consumers  (it >= 2) wait for dq_empty(sb)'s phase it / 2 - 1 (the reductions of tile it - 2
 //              have read the buffer), write the piece with st.shared, fence.proxy.async (the
 //              writes become visible to the TMA unit), bar.arrive kDqFull0 + sb;
@@ -87,12 +88,12 @@ struct BwdBarrier {
 
 // A diagnostic hook, compiled out unless the including program defines SIGATTN_BWD_TRACE(event,
 // value) and SIGATTN_BWD_TRACE_STATE (a declaration at the start of a work tile's consumer code,
-// for the hook's own state): every working consumer thread then calls SIGATTN_BWD_TRACE at the
-// events below (the consumer forces its accumulators before the events that end a pass, so that
-// a time stamp taken there follows the pass). bwd_tile runs once per work tile, so the state
-// starts from memory of the including program's (tools/bwd_trace.cu keeps the count of events per
-// CTA and consumer in global memory). Without the macros the kernel is the same instruction for
-// instruction.
+// for the hook's own state): every consumer thread then calls SIGATTN_BWD_TRACE at the events
+// below (an idle consumer only at the first two; the consumer forces its accumulators before most
+// events that end a pass, so that a time stamp taken there follows the pass). bwd_tile runs once
+// per work tile, so the hook's state must start from memory the including program keeps
+// (tools/bwd_trace.cu keeps the count of events per CTA and consumer in global memory). Without the
+// macros the kernel is the same instruction for instruction.
 #ifdef SIGATTN_BWD_TRACE
 #define SIGATTN_BWD_TRACING 1
 #else
@@ -112,9 +113,11 @@ enum BwdTraceEvent : int {
   kBtDkIssued = 8,   // dK issued, and with dQ a dQ piece (without turns: after the barrier)
   kBtDkTurn = 9,     // dS^T stored (with dQ), and with turns the turn for dK taken
   kBtDkDv = 10,      // dV and dK complete, the stage released
-  kBtDqStaged = 11,  // the dQ piece complete and staged (with dQ)
+  kBtDqStaged = 11,  // a dQ piece complete and staged (with dQ; with turns the leader's is of
+                     // tile it - 1, nothing staged at it = 0, and its last after the loop with
+                     // value `iterations`)
   kBtEpiEnd = 12,    // the work tile's dK and dV written
-  kBtSTurn = 13,     // with turns, the turn for S^T and dP^T taken
+  kBtSTurn = 13,     // the turn for S^T and dP^T taken (without turns: its place)
 };
 
 /// The warp of the producer warpgroup that issues the dQ tensor reductions (warp 0 issues the TMA
@@ -486,7 +489,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // 1 / iterations of one consumer's dQ work.
   // Warpgroup c waits on barrier kTurn0 + c and passes the turn with bar.arrive on the other's.
   // The follower hands out the first turn; the leader does not pass its last one. Each takes
-  // 2 iterations + 2 turns, counting the hand-out as one of the follower's, so every barrier
+  // 2 x iterations + 2 turns, counting the hand-out as one of the follower's, so every barrier
   // phase completes. (The ids are derived from threadIdx.x at each use rather than kept live
   // across the loop.) Without turns the calls below do nothing, the dQ piece of tile it comes
   // after a barrier of both consumers in iteration it, and the order is the one before
@@ -510,11 +513,13 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
 
   // A consumer whose 64 keys all lie past kv_len (the follower in a key tile whose real keys
   // end in its first half) has no dK, dV or dS of its own: it skips S^T, dP^T, the elementwise
-  // work, dV and dK, and takes only the steps that the leader needs from it: its dQ piece (dQ =
-  // dS K over all keys: its dS^T rows are zeros, written once into both buffers here), the
-  // staging after it, the release of each Q/dO stage, and its turns. The leader then runs its
-  // products alone on the tensor cores. (In a loop and an epilogue of their own, so that the
-  // working consumers' code is as without it.)
+  // work, dV and dK, and takes only the steps that the others need from it: its dQ piece (dQ =
+  // dS K over all keys: its dS^T rows are zeros, written once into both buffers here) and the
+  // staging after it, the release of each Q/dO stage (for the producer), and its turns (with
+  // turns) or its share of the tail tile's zeroing and the barriers of both consumers (without:
+  // the deterministic mode's kernels). The leader then runs its other products alone on the
+  // tensor cores. (In a loop and an epilogue of their own, so that the working consumers' code is
+  // as without it.)
   // Only in the kernels with 64-query tiles (D = 128). In the D = 64 kernel with masks and dQ
   // reductions, at its register limit, the extra path made ptxas spill 8 bytes in its loop; in the
   // D = 64 kernel without masks it cost 3-6% on every non-causal row, dense ones included, where no
@@ -798,7 +803,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
             ds_frag[kk][3];
       }
       // The rows are visible to both consumers' dQ products after the turns (bar.sync and
-      // bar.arrive order them, as the writes of the other warps of this warpgroup).
+      // bar.arrive order them, as the writes of the other warps of this warpgroup), or without
+      // turns after the barrier of both consumers (dq_join).
       tile::fence_proxy_async_shared();
     }
     turn_wait();
@@ -809,7 +815,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     if constexpr (!kDqFirst) issue_rs(acc_dk, ds_frag, q_smem);  // dK += dS^T Q
 
     if constexpr (ComputeDq) {
-      // This turn's dQ piece: the follower's of tile it, the leader's of tile it - 1.
+      // This iteration's dQ piece: of tile it, or with turns the leader's of tile it - 1.
       int const dq_tile = leader ? it - 1 : it;
       dq_join();
       float acc_dq[32];
