@@ -20,11 +20,9 @@
 //   bwd_trace D S OUTFILE
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 namespace bwd_trace {
@@ -116,11 +114,7 @@ int main(int argc, char** argv) {
   void *q, *k, *v, *dout, *dq, *dk, *dv, *workspace;
   uint64_t seed = 88172645463325252ull;
   for (void** ptr : {&q, &k, &v, &dout}) {
-    for (auto& e : h) {
-      seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-      e = __float2bfloat16(static_cast<float>((seed >> 11) * (1.0 / 9007199254740992.0)) * 3.4f -
-                           1.7f);
-    }
+    trace_common::fill_uniform(h, seed);
     TRACE_CHECK(cudaMalloc(ptr, n * 2));
     TRACE_CHECK(cudaMemcpy(*ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
   }
@@ -155,25 +149,13 @@ int main(int argc, char** argv) {
   double sum = 0;
   for (void* ptr : {dq, dk, dv}) {
     TRACE_CHECK(cudaMemcpy(h.data(), ptr, n * 2, cudaMemcpyDeviceToHost));
-    for (auto const& e : h) {
-      uint16_t bits;
-      std::memcpy(&bits, &e, 2);
-      hash = (hash ^ bits) * 1099511628211ull;
-      sum += __bfloat162float(e);
-    }
+    trace_common::add_checksum(h, hash, sum);
   }
   std::printf("dQ, dK, dV checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
   double const flop = 2.5 * 4.0 * batch * heads * double(s) * s * d;
   std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
               kTraced);
-  std::vector<uint2> t(bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers * bwd_trace::kMaxEvents);
-  TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), bwd_trace::g_trace, t.size() * sizeof(uint2)));
-  int32_t const hdr[6] = {d,
-                          s,
-                          bwd_trace::kTraceCtas,
-                          bwd_trace::kMaxConsumers,
-                          static_cast<int32_t>(bwd_trace::kMaxEvents),
-                          consumers};
-  trace_common::write_trace(argv[3], hdr, ms, t);
+  trace_common::write_trace(argv[3], d, s, bwd_trace::kTraceCtas, bwd_trace::kMaxConsumers,
+                            bwd_trace::kMaxEvents, consumers, ms, bwd_trace::g_trace);
   return 0;
 }

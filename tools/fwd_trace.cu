@@ -18,11 +18,9 @@
 //   fwd_trace D S OUTFILE
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 namespace fwd_trace {
@@ -69,11 +67,8 @@ int main(int argc, char** argv) {
   int const batch = 16384 / s, heads = 2048 / d;
   size_t const n = size_t{16384} * 2048;
   std::vector<__nv_bfloat16> h(n);
-  uint64_t x = 88172645463325252ull;
-  for (auto& e : h) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    e = __float2bfloat16(static_cast<float>((x >> 11) * (1.0 / 9007199254740992.0)) * 3.4f - 1.7f);
-  }
+  uint64_t seed = 88172645463325252ull;
+  trace_common::fill_uniform(h, seed);
   // Q, K and V (and O before its first launch) hold the same values: the measurements of session
   // 22 (docs/performance.md) were taken so.
   void *q, *k, *v, *o;
@@ -105,24 +100,12 @@ int main(int argc, char** argv) {
   TRACE_CHECK(cudaMemcpy(out.data(), o, n * 2, cudaMemcpyDeviceToHost));
   uint64_t hash = 1469598103934665603ull;
   double sum = 0;
-  for (auto const& e : out) {
-    uint16_t bits;
-    std::memcpy(&bits, &e, 2);
-    hash = (hash ^ bits) * 1099511628211ull;
-    sum += __bfloat162float(e);
-  }
+  trace_common::add_checksum(out, hash, sum);
   std::printf("O checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
   double const flop = 4.0 * batch * heads * double(s) * s * d;
   std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
               kTraced);
-  std::vector<uint2> t(fwd_trace::kTraceCtas * fwd_trace::kMaxConsumers * fwd_trace::kMaxEvents);
-  TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), fwd_trace::g_trace, t.size() * sizeof(uint2)));
-  int32_t const hdr[6] = {d,
-                          s,
-                          fwd_trace::kTraceCtas,
-                          fwd_trace::kMaxConsumers,
-                          static_cast<int32_t>(fwd_trace::kMaxEvents),
-                          consumers};
-  trace_common::write_trace(argv[3], hdr, ms, t);
+  trace_common::write_trace(argv[3], d, s, fwd_trace::kTraceCtas, fwd_trace::kMaxConsumers,
+                            fwd_trace::kMaxEvents, consumers, ms, fwd_trace::g_trace);
   return 0;
 }

@@ -1,15 +1,18 @@
-// What tools/fwd_trace.cu and tools/bwd_trace.cu share: error checks, the median time of a launch
-// and the trace file (a header of six int32: D, S, traced CTAs, warpgroup slots per CTA, events
-// per slot, consumers per CTA; the median time in ms as a float; then the (SM clock, event |
-// value << 8) pairs, slot after slot; tools/fwd_trace.py's load() reads it).
+// What tools/fwd_trace.cu and tools/bwd_trace.cu share: error checks, the inputs' values, the
+// outputs' checksum, the median time of a launch and the trace file (a header of six int32: D, S,
+// traced CTAs, warpgroup slots per CTA, events per slot, consumers per CTA; the median time in ms
+// as a float; then the (SM clock, event | value << 8) pairs, slot after slot; tools/fwd_trace.py's
+// load() reads it).
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sigattn/api.hpp>
 #include <vector>
 
@@ -23,6 +26,26 @@
   } while (0)
 
 namespace trace_common {
+
+/// Fills `h` with values uniform in [-1.7, 1.7) from the xorshift state `seed`, which it advances.
+inline void fill_uniform(std::vector<__nv_bfloat16>& h, uint64_t& seed) {
+  for (auto& e : h) {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    e = __float2bfloat16(static_cast<float>((seed >> 11) * (1.0 / 9007199254740992.0)) * 3.4f -
+                         1.7f);
+  }
+}
+
+/// Adds the 16-bit patterns of `h` to an FNV-1a style `hash` (start: 1469598103934665603) and its
+/// values to `sum`.
+inline void add_checksum(std::vector<__nv_bfloat16> const& h, uint64_t& hash, double& sum) {
+  for (auto const& e : h) {
+    uint16_t bits;
+    std::memcpy(&bits, &e, 2);
+    hash = (hash ^ bits) * 1099511628211ull;
+    sum += __bfloat162float(e);
+  }
+}
 
 /// The median time of `reps` calls of `launch` (a callable returning sigattn::Result) on the
 /// legacy stream, each timed alone with CUDA events; exits on a failed launch.
@@ -51,9 +74,14 @@ float median_ms(Launch const& launch, int reps) {
   return ms[ms.size() / 2];
 }
 
-/// Writes the trace file; exits when it cannot.
-inline void write_trace(char const* path, int32_t const (&header)[6], float ms,
-                        std::vector<uint2> const& events) {
+/// Writes the trace file from the device array `trace` (`ctas` x `slots` x `events` pairs); exits
+/// when it cannot.
+template <class Trace>
+void write_trace(char const* path, int d, int s, int ctas, int slots, unsigned events,
+                 int consumers, float ms, Trace const& trace) {
+  std::vector<uint2> t(size_t{static_cast<unsigned>(ctas * slots)} * events);
+  TRACE_CHECK(cudaMemcpyFromSymbol(t.data(), trace, t.size() * sizeof(uint2)));
+  int32_t const header[6] = {d, s, ctas, slots, static_cast<int32_t>(events), consumers};
   FILE* f = std::fopen(path, "wb");
   if (f == nullptr) {
     std::fprintf(stderr, "cannot write %s\n", path);
@@ -61,7 +89,7 @@ inline void write_trace(char const* path, int32_t const (&header)[6], float ms,
   }
   std::fwrite(header, sizeof header, 1, f);
   std::fwrite(&ms, sizeof ms, 1, f);
-  std::fwrite(events.data(), sizeof(uint2), events.size(), f);
+  std::fwrite(t.data(), sizeof(uint2), t.size(), f);
   std::fclose(f);
 }
 
