@@ -394,9 +394,12 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   }
   SIGATTN_BWD_TRACE(kBtKvReady, 0);
 
-  // Ping-pong (Traits::kTurns; see the turns below), in the kernels that compute dQ: the
-  // deterministic mode's measured 1.8% slower with turns at S = 16K (docs/tuning.md).
-  constexpr bool kTurns = Traits::kTurns && ComputeDq;
+  // Ping-pong (see the turns below), in the kernels that compute dQ: the deterministic mode's
+  // measured 1.8% slower with turns at S = 16K (docs/tuning.md). Traits::kTurns (D = 128), and at
+  // D = 64 the kernel with masks, which serves the causal launches: +1.7 to +3.2% there at 4K
+  // and 16K, -1.7 to +0.2% at 1K (session 25); the kernel without masks measured 1-3% slower
+  // with turns (session 24).
+  constexpr bool kTurns = (Traits::kTurns || MayMask) && ComputeDq;
   // Query tile it of stage s landed; in the tile that crosses q_len, Q's and dO's padded rows
   // zeroed (they enter dK and dV along the reduction dimension). Without turns all consumers
   // share the work, then every consumer's wgmma sees them after their barrier. With turns

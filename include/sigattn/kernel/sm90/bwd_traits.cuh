@@ -37,7 +37,8 @@ struct BwdTraits {
   // The consumers take turns issuing their products (ping-pong, sm90::bwd_tile) in the kernels of
   // 64-query tiles (D = 128); bwd_tile takes them only where dQ is computed. With 128-query tiles
   // (D = 64) the turns measured 2.6-3.6% slower on the dense rows, and with the dQ piece first as
-  // well -1 to -3% without a causal mask and -2 to +4% with one (docs/tuning.md, session 24).
+  // well -1 to -3% without a causal mask and -2 to +4% with one (docs/tuning.md, session 24);
+  // bwd_tile therefore also takes them in the D = 64 kernel with masks (causal launches).
   static constexpr bool kTurns = TileQ == 64;
 
   // Register budget per thread after setmaxnreg (the sum over warpgroups stays within 64K).
