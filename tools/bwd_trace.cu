@@ -9,7 +9,8 @@
 // burst clock: no long warm-up), prints the time, TFLOP/s (2.5 times the forward's FLOPs, as the
 // benchmark counts), a checksum and the sum of dQ, dK and dV (dQ is summed by reductions in no
 // fixed order, so runs differ in its last bits: compare the sums), and writes the events of one
-// more call to OUTFILE: for thread 0 of every consumer warpgroup of the first kTraceCtas CTAs, up
+// more call to OUTFILE: for thread 0 of every consumer warpgroup of kTraceCtas CTAs from FIRST_CTA
+// on (default 0; the first wave's CTAs all start at once, a later wave's start as others end), up
 // to kMaxEvents (SM clock, event, value) pairs, in fwd_trace.cu's file format. tools/bwd_trace.py
 // reads it. Built with BWD_TRACE_OFF the same driver runs the untraced kernels (compare the speeds:
 // the hook's own cost).
@@ -17,7 +18,7 @@
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets bwd_trace and bwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
 //        -DSIGATTN_ENABLE_FP16=0 -Iinclude tools/bwd_trace.cu -o bwd_trace
-//   bwd_trace D S OUTFILE
+//   bwd_trace D S OUTFILE [FIRST_CTA]
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -34,11 +35,12 @@ __device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
 // lives here between tiles (one load per work tile, one store per event; one writer each: thread
 // 0 of the warpgroup) and in a register within one.
 __device__ unsigned g_count[kTraceCtas * kMaxConsumers];
+__device__ unsigned g_first_cta;  // the first traced CTA
 __device__ __forceinline__ bool recording() {
-  return (threadIdx.x & 127) == 0 && threadIdx.x >= 128 && blockIdx.x < kTraceCtas;
+  return (threadIdx.x & 127) == 0 && threadIdx.x >= 128 && blockIdx.x - g_first_cta < kTraceCtas;
 }
 __device__ __forceinline__ unsigned slot() {
-  return blockIdx.x * kMaxConsumers + threadIdx.x / 128 - 1;
+  return (blockIdx.x - g_first_cta) * kMaxConsumers + threadIdx.x / 128 - 1;
 }
 __device__ __forceinline__ unsigned load_count() { return recording() ? g_count[slot()] : 0u; }
 __device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
@@ -99,10 +101,12 @@ float measure(sigattn::BwdParams const& p, void* workspace) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: bwd_trace D S OUTFILE\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: bwd_trace D S OUTFILE [FIRST_CTA]\n");
     return 2;
   }
+  unsigned const first_cta = argc == 5 ? static_cast<unsigned>(std::atoi(argv[4])) : 0u;
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_first_cta, &first_cta, sizeof first_cta));
   int const d = std::atoi(argv[1]), s = std::atoi(argv[2]);
   if ((d != 64 && d != 128) || s <= 0 || 16384 % s != 0) {
     std::fprintf(stderr, "bwd_trace: D is 64 or 128, S divides 16384\n");
