@@ -407,9 +407,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   // alone before its turn for S^T and dP^T: its own wgmma sees them after its warpgroup's
   // barrier, the follower's after the turns, which order every product of the follower's
   // iteration it after this.
-  auto wait_q_tile = [&](int it) {
+  auto wait_q_tile = [&](int it, int q0) {
     int const s = it % kStages;
-    int const q0 = (m_begin + it % m_count) * kTileQ;
     tile::mbarrier_wait(smem.full(s), static_cast<uint32_t>(it / kStages) & 1);
     if ((!kTurns || consumer == 0) && q0 + kTileQ > len.q_len) {
       constexpr int kThreads = kTurns ? 128 : Traits::kConsumerThreads;
@@ -546,7 +545,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   if (kIdlePath && idle) {
     SIGATTN_PRAGMA_NO_UNROLL
     for (int it = 0; it < iterations; ++it) {
-      wait_q_tile(it);
+      wait_q_tile(it, (m_begin + it % m_count) * kTileQ);
       tile::mbarrier_arrive(smem.empty(it % kStages));  // nothing of this stage is read here
       turn_wait();  // the place of S(it)
       turn_pass();
@@ -578,15 +577,24 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     return;
   }
 
+  // The first query of iteration it's tile, (m_begin + it % m_count) * TileQ. With turns it is
+  // stepped rather than divided for: the division at the loop's top is about 30 instructions, a
+  // MUFU operation among them, in the chain from one turn to the next. (Without turns the
+  // division stays: in the D = 64 kernel without masks the stepped form's registers made ptxas
+  // spill 24 bytes.)
+  int const q_first = m_begin * kTileQ;
+  int const q_last = (m_begin + m_count - 1) * kTileQ;
+  int q_next = q_first;
   SIGATTN_PRAGMA_NO_UNROLL
   for (int it = 0; it < iterations; ++it) {
     int const s = it % kStages;
-    int const q0 = (m_begin + it % m_count) * kTileQ;
+    int const q0 = kTurns ? q_next : (m_begin + it % m_count) * kTileQ;
+    if constexpr (kTurns) q_next = q0 == q_last ? q_first : q0 + kTileQ;
     char* const q_smem = smem.q(s);
     char* const do_smem = smem.dout(s);
 
     SIGATTN_BWD_TRACE(kBtQWait, it);
-    wait_q_tile(it);
+    wait_q_tile(it, q0);
 
     // S^T = K Q^T and dP^T = V dO^T, two commit groups, in this consumer's turn.
     float acc_s[kSRegs];
