@@ -4,8 +4,9 @@
 // owned K and V tiles (once, on kv_full) and of the Q and dO tiles of every query tile of every
 // query head of the group, into a ring of kStages stages (full completes on the TMA bytes; empty
 // when every consumer thread has finished with a stage), and warp 1 is the dQ warp (below).
-// Warpgroups 1.. are consumers of 64 keys each (in the D = 128 kernels that compute dQ they take
-// turns issuing their products, half an iteration apart: bwd_tile); per query tile, five
+// Warpgroups 1.. are consumers of 64 keys each (in the kernels that compute dQ at D = 128, and in
+// the D = 64 one with masks, they take turns issuing their products, half an iteration apart:
+// bwd_tile's kTurns); per query tile, five
 // products on wgmma (FlashAttention-3's backward with the roles of its "swapAB" variants, so that
 // every operand is either in registers or in a layout TMA writes):
 //   S^T  = K Q^T      SS, K-major both; P^T = sigmoid(scale S^T + bias), fp32 in registers
@@ -466,7 +467,7 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     tile::named_barrier_arrive(BwdBarrier::kDqFull0 + sb, Traits::kConsumerThreads + 32);
   };
 
-  // Ping-pong (Traits::kTurns): the two consumers take turns issuing their products, twice per
+  // Ping-pong (kTurns): the two consumers take turns issuing their products, twice per
   // query tile: S^T and dP^T, then a dQ piece and dK (the piece first, so that its staging
   // overlaps dK's product). Consumer 0 leads and consumer 1 follows about half an iteration
   // behind, so that the tensor cores run one consumer's products while the other computes its

@@ -34,11 +34,11 @@ struct BwdTraits {
   // (docs/tuning.md, session 8): D=64 4 of 8, D=128 2 of 8.
   static constexpr int kMufuEighths = MufuEighths >= 0 ? MufuEighths : (HeadDim == 64 ? 4 : 2);
 
-  // The consumers take turns issuing their products (ping-pong, sm90::bwd_tile) in the kernels of
-  // 64-query tiles (D = 128); bwd_tile takes them only where dQ is computed. With 128-query tiles
-  // (D = 64) the turns measured 2.6-3.6% slower on the dense rows, and with the dQ piece first as
-  // well -1 to -3% without a causal mask and -2 to +4% with one (docs/tuning.md, session 24);
-  // bwd_tile therefore also takes them in the D = 64 kernel with masks (causal launches).
+  // The consumers take turns issuing their products (ping-pong) in the kernels of 64-query tiles
+  // (D = 128). The switch that decides is bwd_tile's kTurns: this, or the D = 64 kernel with
+  // masks (causal launches: +1.7 to +3.2% at 4K and 16K with the dQ piece first, session 25),
+  // and only where dQ is computed. The D = 64 kernel without masks measured 1-3% slower with
+  // turns (docs/tuning.md, session 24).
   static constexpr bool kTurns = TileQ == 64;
 
   // Register budget per thread after setmaxnreg (the sum over warpgroups stays within 64K).
