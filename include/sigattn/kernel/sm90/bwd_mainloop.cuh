@@ -6,9 +6,9 @@
 // when every consumer thread has finished with a stage), and warp 1 is the dQ warp (below).
 // Warpgroups 1.. are consumers of 64 keys each (in the kernels that compute dQ at D = 128, and in
 // the D = 64 one with masks, they take turns issuing their products, half an iteration apart:
-// bwd_tile's kTurns); per query tile, five
-// products on wgmma (FlashAttention-3's backward with the roles of its "swapAB" variants, so that
-// every operand is either in registers or in a layout TMA writes):
+// bwd_tile's kTurns); per query tile, five products on wgmma (FlashAttention-3's backward with
+// the roles of its "swapAB" variants, so that every operand is either in registers or in a layout
+// TMA writes):
 //   S^T  = K Q^T      SS, K-major both; P^T = sigmoid(scale S^T + bias), fp32 in registers
 //   dP^T = V dO^T     SS, K-major both; dS^T = P^T (1 - P^T) dP^T * scale
 //   dV  += P^T dO     RS, P^T packed from the accumulator, dO N-major
