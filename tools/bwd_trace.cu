@@ -26,6 +26,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "trace_common.cuh"
+
 namespace bwd_trace {
 constexpr int kTraceCtas = 8;
 constexpr int kMaxConsumers = 2;
@@ -45,11 +47,8 @@ __device__ __forceinline__ unsigned slot() {
 __device__ __forceinline__ unsigned load_count() { return recording() ? g_count[slot()] : 0u; }
 __device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
   if (recording()) {
-    unsigned clk;
-    asm volatile("mov.u32 %0, %%clock;" : "=r"(clk)::"memory");
-    if (n < kMaxEvents)
-      g_trace[slot() * kMaxEvents + n] =
-          make_uint2(clk, static_cast<unsigned>(event) | (static_cast<unsigned>(value) << 8));
+    uint2 const e = trace_common::clock_event(event, value);  // (the clock read on every event)
+    if (n < kMaxEvents) g_trace[slot() * kMaxEvents + n] = e;
     g_count[slot()] = n + 1;
   }
   return n + 1;
@@ -64,8 +63,6 @@ static char const* const kTraced = "traced";
 #define SIGATTN_BWD_TRACE(event, value) trace_n = ::bwd_trace::record(trace_n, event, value)
 #endif
 #include <sigattn/sigattn.cuh>
-
-#include "trace_common.cuh"
 
 /// The registry's row of the bf16 Hopper backward of head dim `d`.
 constexpr size_t hopper_bwd_row(int d) {

@@ -23,6 +23,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "trace_common.cuh"
+
 namespace fwd_trace {
 constexpr int kTraceCtas = 8;
 constexpr int kMaxConsumers = 3;
@@ -31,10 +33,8 @@ __device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
 __device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
   if ((threadIdx.x & 127) == 0 && blockIdx.x < kTraceCtas && n < kMaxEvents) {
     unsigned const c = threadIdx.x / 128 - 1;
-    unsigned clk;
-    asm volatile("mov.u32 %0, %%clock;" : "=r"(clk)::"memory");
     g_trace[(blockIdx.x * kMaxConsumers + c) * kMaxEvents + n] =
-        make_uint2(clk, static_cast<unsigned>(event) | (static_cast<unsigned>(value) << 8));
+        trace_common::clock_event(event, value);
   }
   return n + 1;
 }
@@ -48,8 +48,6 @@ static char const* const kTraced = "traced";
 #define SIGATTN_FWD_TRACE(event, value) trace_n = ::fwd_trace::record(trace_n, event, value)
 #endif
 #include <sigattn/sigattn.cuh>
-
-#include "trace_common.cuh"
 
 template <class Traits>
 float run(sigattn::FwdParams const& p, int reps) {

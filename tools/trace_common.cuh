@@ -27,6 +27,14 @@
 
 namespace trace_common {
 
+/// One event of the trace file: (SM clock now, event | value << 8), as the kernels' trace hooks
+/// record it and load() in tools/fwd_trace.py reads it.
+__device__ __forceinline__ uint2 clock_event(int event, int value) {
+  unsigned clk;
+  asm volatile("mov.u32 %0, %%clock;" : "=r"(clk)::"memory");
+  return make_uint2(clk, static_cast<unsigned>(event) | (static_cast<unsigned>(value) << 8));
+}
+
 /// Fills `h` with values uniform in [-1.7, 1.7) from the xorshift state `seed`, which it advances.
 inline void fill_uniform(std::vector<__nv_bfloat16>& h, uint64_t& seed) {
   for (auto& e : h) {
