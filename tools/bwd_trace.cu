@@ -11,40 +11,65 @@
 // fixed order, so runs differ in its last bits: compare the sums), and writes the events of one
 // more call to OUTFILE: for thread 0 of every consumer warpgroup of kTraceCtas CTAs from FIRST_CTA
 // on (default 0; the first wave's CTAs all start at once, a later wave's start as others end), up
-// to kMaxEvents (SM clock, event, value) pairs, in fwd_trace.cu's file format. tools/bwd_trace.py
+// to kMaxEvents (SM clock, event, value) pairs, in fwd_trace.cu's file format. With sm:K in place
+// of FIRST_CTA it traces instead the first kTraceCtas CTAs that run on SM K, in the order they
+// start there (one CTA at a time fits an SM, and one SM's clock is one time base: the gaps
+// between consecutive tiles are then measurable; `bwd_trace.py --by-sm`). tools/bwd_trace.py
 // reads it. Built with BWD_TRACE_OFF the same driver runs the untraced kernels (compare the speeds:
 // the hook's own cost).
 //
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets bwd_trace and bwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
 //        -DSIGATTN_ENABLE_FP16=0 -Iinclude tools/bwd_trace.cu -o bwd_trace
-//   bwd_trace D S OUTFILE [FIRST_CTA]
+//   bwd_trace D S OUTFILE [FIRST_CTA | sm:K]
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "trace_common.cuh"
 
 namespace bwd_trace {
-constexpr int kTraceCtas = 8;
+constexpr int kTraceCtas = 32;
 constexpr int kMaxConsumers = 2;
-constexpr unsigned kMaxEvents = 32768;
+constexpr unsigned kMaxEvents = 8192;  // (a 16K tile's 256 iterations take about 3,600)
 __device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
 // Events so far per traced warpgroup: the kernel calls bwd_tile once per work tile, so the count
 // lives here between tiles (one load per work tile, one store per event; one writer each: thread
 // 0 of the warpgroup) and in a register within one.
 __device__ unsigned g_count[kTraceCtas * kMaxConsumers];
 __device__ unsigned g_first_cta;  // the first traced CTA
+__device__ int g_sm = -1;  // with sm:K, K: the CTAs on that SM are traced instead
+// With sm:K, per consumer index: how many CTAs have started on SM K, and the slot of the one
+// running there now (one CTA at a time fits an SM, so one value serves).
+__device__ unsigned g_sm_arrivals[kMaxConsumers];
+__device__ unsigned g_sm_slot[kMaxConsumers];
+__device__ __forceinline__ unsigned sm_id() {
+  unsigned id;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+  return id;
+}
+__device__ __forceinline__ unsigned consumer_index() { return threadIdx.x / 128 - 1; }
 __device__ __forceinline__ bool recording() {
-  return (threadIdx.x & 127) == 0 && threadIdx.x >= 128 && blockIdx.x - g_first_cta < kTraceCtas;
+  if ((threadIdx.x & 127) != 0 || threadIdx.x < 128) return false;
+  if (g_sm < 0) return blockIdx.x - g_first_cta < kTraceCtas;
+  return sm_id() == static_cast<unsigned>(g_sm) && g_sm_slot[consumer_index()] < kTraceCtas;
 }
 __device__ __forceinline__ unsigned slot() {
-  return (blockIdx.x - g_first_cta) * kMaxConsumers + threadIdx.x / 128 - 1;
+  unsigned const cta = g_sm < 0 ? blockIdx.x - g_first_cta : g_sm_slot[consumer_index()];
+  return cta * kMaxConsumers + consumer_index();
 }
-__device__ __forceinline__ unsigned load_count() { return recording() ? g_count[slot()] : 0u; }
+// At the start of a work tile's consumer code (one tile per CTA): with sm:K a consumer on SM K
+// takes the next slot first.
+__device__ __forceinline__ unsigned load_count() {
+  if (g_sm >= 0 && (threadIdx.x & 127) == 0 && threadIdx.x >= 128 &&
+      sm_id() == static_cast<unsigned>(g_sm))
+    g_sm_slot[consumer_index()] = atomicAdd(&g_sm_arrivals[consumer_index()], 1u);
+  return recording() ? g_count[slot()] : 0u;
+}
 __device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
   if (recording()) {
     uint2 const e = trace_common::clock_event(event, value);  // (the clock read on every event)
@@ -93,17 +118,22 @@ float measure(sigattn::BwdParams const& p, void* workspace) {
   TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_trace, zeros.data(), zeros.size() * sizeof(uint2)));
   unsigned none[bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers] = {};
   TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_count, none, sizeof none));
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_sm_arrivals, none,
+                                 sizeof(unsigned) * bwd_trace::kMaxConsumers));
   run<Row>(p, workspace, 1);
   return ms;
 }
 
 int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: bwd_trace D S OUTFILE [FIRST_CTA]\n");
+    std::fprintf(stderr, "usage: bwd_trace D S OUTFILE [FIRST_CTA | sm:K]\n");
     return 2;
   }
-  unsigned const first_cta = argc == 5 ? static_cast<unsigned>(std::atoi(argv[4])) : 0u;
+  bool const by_sm = argc == 5 && std::strncmp(argv[4], "sm:", 3) == 0;
+  unsigned const first_cta = argc == 5 && !by_sm ? static_cast<unsigned>(std::atoi(argv[4])) : 0u;
+  int const sm = by_sm ? std::atoi(argv[4] + 3) : -1;
   TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_first_cta, &first_cta, sizeof first_cta));
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_sm, &sm, sizeof sm));
   int const d = std::atoi(argv[1]), s = std::atoi(argv[2]);
   if ((d != 64 && d != 128) || s <= 0 || 16384 % s != 0) {
     std::fprintf(stderr, "bwd_trace: D is 64 or 128, S divides 16384\n");

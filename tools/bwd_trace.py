@@ -3,9 +3,12 @@
 spend their time: the share of every phase between two consecutive trace events of
 bwd_mainloop.cuh (summed over the traced warpgroups, named "from -> to"), the median, 10th and
 90th percentile of each phase per query-tile iteration, and how far the second consumer runs
-behind the first.
+behind the first. With --by-sm (for a trace taken with `bwd_trace D S OUTFILE sm:K`, whose slots
+are the CTAs that ran on SM K in the order they started) it also prints, for each CTA after the
+first, the gap from the previous CTA's last epilogue end to this CTA's first event, and how long
+each CTA took.
 
-Usage: bwd_trace.py TRACEFILE
+Usage: bwd_trace.py [--by-sm] TRACEFILE
 """
 import os
 import sys
@@ -23,10 +26,11 @@ def name(event):
 
 
 def main(argv):
-    if len(argv) != 2:
+    by_sm = len(argv) == 3 and argv[1] == "--by-sm"
+    if len(argv) != 2 and not by_sm:
         print(__doc__, file=sys.stderr)
         return 2
-    d, s, ms, consumers, ev = load(argv[1])
+    d, s, ms, consumers, ev = load(argv[-1])
     print(f"D={d} S={s}: {ms:.4f} ms per call (timed apart from the traced call), "
           f"{consumers} consumers per CTA")
     total = defaultdict(int)
@@ -55,7 +59,40 @@ def main(argv):
     # The iteration: one qwait event to the next inside a work tile.
     print_iterations(ev, 2, "query-tile iteration (qwait to qwait)")
     print_offsets(ev, consumers)
+    if by_sm:
+        print_sm_gaps(ev, consumers)
     return 0
+
+
+def print_sm_gaps(ev, consumers):
+    """Slot k is the k-th CTA on one SM (one clock): the cycles from the end of CTA k's last
+    epilogue (the later consumer's) to CTA k + 1's first event (the earlier consumer's, its work
+    tile's start), and from CTA k's start to its end, with its query-tile iterations. The clock is
+    32 bits wide, so differences are taken modulo 2^32."""
+    ctas = sorted({key[0] for key, events in ev.items() if events})
+    rows = []
+    for cta in ctas:
+        firsts = [ev[(cta, c)][0] for c in range(consumers) if ev.get((cta, c))]
+        ends = [t for c in range(consumers) for t, e, _ in ev.get((cta, c), []) if e == 12]
+        if not firsts or not ends:
+            continue
+        start = min(firsts, key=lambda x: x[0])
+        rows.append((cta, start[0], max(ends), start[2] if start[1] == 0 else -1))
+    if len(rows) < 2:
+        print("by SM: fewer than two complete CTAs")
+        return
+    print("by SM: CTA  iterations  start-to-end  gap-before (cycles)")
+    gaps, spans = [], []
+    for i, (cta, start, end, its) in enumerate(rows):
+        span = (end - start) % (1 << 32)
+        gap = (start - rows[i - 1][2]) % (1 << 32) if i > 0 else None
+        spans.append(span)
+        if gap is not None:
+            gaps.append(gap)
+        print(f"  {cta:3d} {its:6d} {span:10d} {'' if gap is None else gap:>10}")
+    g = sorted(gaps)
+    print(f"gap between consecutive CTAs on the SM: median {g[len(g) // 2]}, min {g[0]}, "
+          f"max {g[-1]} cycles ({len(g)} gaps)")
 
 
 def print_offsets(ev, consumers):
