@@ -42,41 +42,43 @@ __device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
 // 0 of the warpgroup) and in a register within one.
 __device__ unsigned g_count[kTraceCtas * kMaxConsumers];
 __device__ unsigned g_first_cta;  // the first traced CTA
-__device__ int g_sm = -1;  // with sm:K, K: the CTAs on that SM are traced instead
-// With sm:K, per consumer index: how many CTAs have started on SM K, and the slot of the one
-// running there now (one CTA at a time fits an SM, so one value serves).
+__device__ int g_sm = -1;         // with sm:K, K: the CTAs on that SM are traced instead
+// With sm:K, per consumer index: how many CTAs have started on SM K (the next one's slot).
 __device__ unsigned g_sm_arrivals[kMaxConsumers];
-__device__ unsigned g_sm_slot[kMaxConsumers];
 __device__ __forceinline__ unsigned sm_id() {
   unsigned id;
   asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
   return id;
 }
-__device__ __forceinline__ unsigned consumer_index() { return threadIdx.x / 128 - 1; }
-__device__ __forceinline__ bool recording() {
-  if ((threadIdx.x & 127) != 0 || threadIdx.x < 128) return false;
-  if (g_sm < 0) return blockIdx.x - g_first_cta < kTraceCtas;
-  return sm_id() == static_cast<unsigned>(g_sm) && g_sm_slot[consumer_index()] < kTraceCtas;
-}
-__device__ __forceinline__ unsigned slot() {
-  unsigned const cta = g_sm < 0 ? blockIdx.x - g_first_cta : g_sm_slot[consumer_index()];
-  return cta * kMaxConsumers + consumer_index();
-}
+// A consumer thread's state within one work tile, in registers: its slot (kNone unless it is
+// thread 0 of a traced warpgroup) and its count of events. Only the work tile's start reads
+// global memory (the first version read the slot there at every event: on the traced SM an
+// iteration took about 8,000 cycles against 5,600 with this tool's earlier hook).
+struct State {
+  static constexpr unsigned kNone = ~0u;
+  unsigned slot;
+  unsigned n;
+};
 // At the start of a work tile's consumer code (one tile per CTA): with sm:K a consumer on SM K
-// takes the next slot first.
-__device__ __forceinline__ unsigned load_count() {
-  if (g_sm >= 0 && (threadIdx.x & 127) == 0 && threadIdx.x >= 128 &&
-      sm_id() == static_cast<unsigned>(g_sm))
-    g_sm_slot[consumer_index()] = atomicAdd(&g_sm_arrivals[consumer_index()], 1u);
-  return recording() ? g_count[slot()] : 0u;
-}
-__device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
-  if (recording()) {
-    uint2 const e = trace_common::clock_event(event, value);  // (the clock read on every event)
-    if (n < kMaxEvents) g_trace[slot() * kMaxEvents + n] = e;
-    g_count[slot()] = n + 1;
+// takes the next slot.
+__device__ __forceinline__ State begin() {
+  if ((threadIdx.x & 127) != 0 || threadIdx.x < 128) return {State::kNone, 0u};
+  unsigned const consumer = threadIdx.x / 128 - 1;
+  unsigned cta = blockIdx.x - g_first_cta;
+  if (g_sm >= 0) {
+    if (sm_id() != static_cast<unsigned>(g_sm)) return {State::kNone, 0u};
+    cta = atomicAdd(&g_sm_arrivals[consumer], 1u);
   }
-  return n + 1;
+  if (cta >= kTraceCtas) return {State::kNone, 0u};
+  unsigned const slot = cta * kMaxConsumers + consumer;
+  return {slot, g_count[slot]};
+}
+__device__ __forceinline__ void record(State& state, int event, int value) {
+  if (state.slot != State::kNone) {
+    uint2 const e = trace_common::clock_event(event, value);
+    if (state.n < kMaxEvents) g_trace[state.slot * kMaxEvents + state.n] = e;
+    g_count[state.slot] = ++state.n;
+  }
 }
 }  // namespace bwd_trace
 
@@ -84,8 +86,8 @@ __device__ __forceinline__ unsigned record(unsigned n, int event, int value) {
 static char const* const kTraced = "untraced";
 #else
 static char const* const kTraced = "traced";
-#define SIGATTN_BWD_TRACE_STATE unsigned trace_n = ::bwd_trace::load_count();
-#define SIGATTN_BWD_TRACE(event, value) trace_n = ::bwd_trace::record(trace_n, event, value)
+#define SIGATTN_BWD_TRACE_STATE ::bwd_trace::State trace_state = ::bwd_trace::begin();
+#define SIGATTN_BWD_TRACE(event, value) ::bwd_trace::record(trace_state, event, value)
 #endif
 #include <sigattn/sigattn.cuh>
 
