@@ -9,14 +9,14 @@
 // burst clock: no long warm-up), prints the time, TFLOP/s (2.5 times the forward's FLOPs, as the
 // benchmark counts), a checksum and the sum of dQ, dK and dV (dQ is summed by reductions in no
 // fixed order, so runs differ in its last bits: compare the sums), and writes the events of one
-// more call to OUTFILE: for thread 0 of every consumer warpgroup of kTraceCtas CTAs from FIRST_CTA
-// on (default 0; the first wave's CTAs all start at once, a later wave's start as others end), up
-// to kMaxEvents (SM clock, event, value) pairs, in fwd_trace.cu's file format. With sm:K in place
-// of FIRST_CTA it traces instead the first kTraceCtas CTAs that run on SM K, in the order they
-// start there (one CTA at a time fits an SM, and one SM's clock is one time base: the gaps
-// between consecutive tiles are then measurable; `bwd_trace.py --by-sm`). tools/bwd_trace.py
-// reads it. Built with BWD_TRACE_OFF the same driver runs the untraced kernels (compare the speeds:
-// the hook's own cost).
+// more call (whose time it also prints) to OUTFILE: for thread 0 of every consumer warpgroup of
+// kTraceCtas CTAs from FIRST_CTA on (default 0; the first wave's CTAs all start at once, a later
+// wave's start as others end), up to kMaxEvents (SM clock, event, value) pairs, in fwd_trace.cu's
+// file format. With sm:K in place of FIRST_CTA it traces instead the first kTraceCtas CTAs that run
+// on SM K, in the order they start there (one CTA at a time fits an SM, and one SM's clock is one
+// time base: the gaps between consecutive tiles are then measurable; `bwd_trace.py --by-sm`).
+// tools/bwd_trace.py reads it. Built with BWD_TRACE_OFF the same driver runs the untraced kernels
+// (compare the speeds: the hook's own cost).
 //
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets bwd_trace and bwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
@@ -35,12 +35,8 @@
 namespace bwd_trace {
 constexpr int kTraceCtas = 32;
 constexpr int kMaxConsumers = 2;
-constexpr unsigned kMaxEvents = 8192;  // (a 16K tile's 256 iterations take about 3,600)
+constexpr unsigned kMaxEvents = 8192;  // (a 16K tile's 256 iterations take about 2,800)
 __device__ uint2 g_trace[kTraceCtas * kMaxConsumers * kMaxEvents];
-// Events so far per traced warpgroup: the kernel calls bwd_tile once per work tile, so the count
-// lives here between tiles (one load per work tile, one store per event; one writer each: thread
-// 0 of the warpgroup) and in a register within one.
-__device__ unsigned g_count[kTraceCtas * kMaxConsumers];
 __device__ unsigned g_first_cta;  // the first traced CTA
 __device__ int g_sm = -1;         // with sm:K, K: the CTAs on that SM are traced instead
 // With sm:K, per consumer index: how many CTAs have started on SM K (the next one's slot).
@@ -50,34 +46,38 @@ __device__ __forceinline__ unsigned sm_id() {
   asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
   return id;
 }
-// A consumer thread's state within one work tile, in registers: its slot (kNone unless it is
-// thread 0 of a traced warpgroup) and its count of events. Only the work tile's start reads
-// global memory (the first version read the slot there at every event: on the traced SM an
-// iteration took about 8,000 cycles against 5,600 with this tool's earlier hook).
+// A consumer thread's state within its CTA's work tile, in registers: its slot (kNone unless it is
+// thread 0 of a traced warpgroup), its count of events, and the clock at the tile's start. The
+// key side runs one work tile per CTA, so every traced slot starts empty. No global memory is
+// read at the events (the first version of sm:K read the slot at every event).
 struct State {
   static constexpr unsigned kNone = ~0u;
   unsigned slot;
   unsigned n;
+  unsigned start;
 };
-// At the start of a work tile's consumer code (one tile per CTA): with sm:K a consumer on SM K
-// takes the next slot.
+// At the start of a work tile's consumer code: the clock first, so that the tile event's time
+// does not include the atomic with which, under sm:K, a consumer on SM K takes the next slot.
 __device__ __forceinline__ State begin() {
-  if ((threadIdx.x & 127) != 0 || threadIdx.x < 128) return {State::kNone, 0u};
+  unsigned const start = trace_common::clock_event(0, 0).x;
+  if ((threadIdx.x & 127) != 0 || threadIdx.x < 128) return {State::kNone, 0u, start};
   unsigned const consumer = threadIdx.x / 128 - 1;
   unsigned cta = blockIdx.x - g_first_cta;
   if (g_sm >= 0) {
-    if (sm_id() != static_cast<unsigned>(g_sm)) return {State::kNone, 0u};
+    if (sm_id() != static_cast<unsigned>(g_sm)) return {State::kNone, 0u, start};
     cta = atomicAdd(&g_sm_arrivals[consumer], 1u);
   }
-  if (cta >= kTraceCtas) return {State::kNone, 0u};
-  unsigned const slot = cta * kMaxConsumers + consumer;
-  return {slot, g_count[slot]};
+  if (cta >= kTraceCtas) return {State::kNone, 0u, start};
+  return {cta * kMaxConsumers + consumer, 0u, start};
 }
+// The tile event (0: bwd_mainloop.cuh's kBtTile, the first of a tile, declared after this file's
+// hook) takes begin()'s clock.
 __device__ __forceinline__ void record(State& state, int event, int value) {
   if (state.slot != State::kNone) {
-    uint2 const e = trace_common::clock_event(event, value);
+    uint2 e = trace_common::clock_event(event, value);
+    if (event == 0) e.x = state.start;
     if (state.n < kMaxEvents) g_trace[state.slot * kMaxEvents + state.n] = e;
-    g_count[state.slot] = ++state.n;
+    ++state.n;
   }
 }
 }  // namespace bwd_trace
@@ -110,19 +110,18 @@ float run(sigattn::BwdParams const& p, void* workspace, int reps) {
 }
 
 /// Warm-up calls, the timed ones (the median), then the trace cleared and one more call, whose
-/// events stay.
+/// events stay and whose time goes to `traced_ms`. (Under sm:K the warm-up calls take SM K's
+/// slots, so no CTA records in the timed calls: they time the hook's cost on every SM alone.)
 template <size_t Row>
-float measure(sigattn::BwdParams const& p, void* workspace) {
+float measure(sigattn::BwdParams const& p, void* workspace, float& traced_ms) {
   run<Row>(p, workspace, 10);
   float const ms = run<Row>(p, workspace, 11);
   std::vector<uint2> zeros(bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers *
                            bwd_trace::kMaxEvents);
   TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_trace, zeros.data(), zeros.size() * sizeof(uint2)));
-  unsigned none[bwd_trace::kTraceCtas * bwd_trace::kMaxConsumers] = {};
-  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_count, none, sizeof none));
-  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_sm_arrivals, none,
-                                 sizeof(unsigned) * bwd_trace::kMaxConsumers));
-  run<Row>(p, workspace, 1);
+  unsigned const none[bwd_trace::kMaxConsumers] = {};
+  TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_sm_arrivals, none, sizeof none));
+  traced_ms = run<Row>(p, workspace, 1);
   return ms;
 }
 
@@ -133,7 +132,18 @@ int main(int argc, char** argv) {
   }
   bool const by_sm = argc == 5 && std::strncmp(argv[4], "sm:", 3) == 0;
   unsigned const first_cta = argc == 5 && !by_sm ? static_cast<unsigned>(std::atoi(argv[4])) : 0u;
-  int const sm = by_sm ? std::atoi(argv[4] + 3) : -1;
+  int sm = -1;
+  if (by_sm) {
+    char* end = nullptr;
+    long const k = std::strtol(argv[4] + 3, &end, 10);
+    int sms = 0;
+    TRACE_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    if (end == argv[4] + 3 || *end != '\0' || k < 0 || k >= sms) {
+      std::fprintf(stderr, "bwd_trace: sm:K needs 0 <= K < %d (the SM count)\n", sms);
+      return 2;
+    }
+    sm = static_cast<int>(k);
+  }
   TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_first_cta, &first_cta, sizeof first_cta));
   TRACE_CHECK(cudaMemcpyToSymbol(bwd_trace::g_sm, &sm, sizeof sm));
   int const d = std::atoi(argv[1]), s = std::atoi(argv[2]);
@@ -163,17 +173,17 @@ int main(int argc, char** argv) {
   p.dout_stride = p.dq_stride = p.dk_stride = p.dv_stride = st;
   size_t const workspace_size = sigattn::workspace_bytes(p);
   TRACE_CHECK(cudaMalloc(&workspace, workspace_size));
-  float ms = 0;
+  float ms = 0, traced_ms = 0;
   int consumers = 0;
   if (d == 64) {
     constexpr size_t kRow = hopper_bwd_row(64);
     static_assert(kRow != ~size_t{0}, "a bf16 Hopper backward row of D = 64");
-    ms = measure<kRow>(p, workspace);
+    ms = measure<kRow>(p, workspace, traced_ms);
     consumers = sigattn::kKernelConfigs[kRow].tile.tile_kv / 64;
   } else {
     constexpr size_t kRow = hopper_bwd_row(128);
     static_assert(kRow != ~size_t{0}, "a bf16 Hopper backward row of D = 128");
-    ms = measure<kRow>(p, workspace);
+    ms = measure<kRow>(p, workspace, traced_ms);
     consumers = sigattn::kKernelConfigs[kRow].tile.tile_kv / 64;
   }
   // A checksum of dQ, dK and dV, and their sum (dQ's last bits depend on the order of the
@@ -186,8 +196,8 @@ int main(int argc, char** argv) {
   }
   std::printf("dQ, dK, dV checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
   double const flop = 2.5 * 4.0 * batch * heads * double(s) * s * d;
-  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
-              kTraced);
+  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst; the traced call %.4f ms)\n", d, s,
+              ms, flop / ms / 1e9, kTraced, traced_ms);
   trace_common::write_trace(argv[3], d, s, bwd_trace::kTraceCtas, bwd_trace::kMaxConsumers,
                             bwd_trace::kMaxEvents, consumers, ms, bwd_trace::g_trace);
   return 0;

@@ -81,11 +81,12 @@ def print_sm_gaps(ev, consumers):
     if len(rows) < 2:
         print("by SM: fewer than two complete CTAs")
         return
-    print("by SM: CTA  iterations  start-to-end  gap-before (cycles)")
+    print("by SM: CTA  iterations  start-to-end  gap-before (cycles; none after a missing CTA)")
     gaps, spans = [], []
     for i, (cta, start, end, its) in enumerate(rows):
         span = (end - start) % (1 << 32)
-        gap = (start - rows[i - 1][2]) % (1 << 32) if i > 0 else None
+        consecutive = i > 0 and rows[i - 1][0] == cta - 1
+        gap = (start - rows[i - 1][2]) % (1 << 32) if consecutive else None
         spans.append(span)
         if gap is not None:
             gaps.append(gap)
