@@ -91,10 +91,10 @@ struct BwdBarrier {
 // value) and SIGATTN_BWD_TRACE_STATE (a declaration at the start of a work tile's consumer code,
 // for the hook's own state): every consumer thread then calls SIGATTN_BWD_TRACE at the events
 // below (an idle consumer only at the first two; the consumer forces its accumulators before most
-// events that end a pass, so that a time stamp taken there follows the pass). bwd_tile runs once
-// per work tile, so the hook's state must start from memory the including program keeps
-// (tools/bwd_trace.cu keeps the count of events per CTA and consumer in global memory). Without the
-// macros the kernel is the same instruction for instruction.
+// events that end a pass, so that a time stamp taken there follows the pass). The state is
+// declared anew for every work tile; the key side runs one work tile per CTA (tools/bwd_trace.cu
+// starts every traced slot empty). Without the macros the kernel is the same instruction for
+// instruction.
 #ifdef SIGATTN_BWD_TRACE
 #define SIGATTN_BWD_TRACING 1
 #else
