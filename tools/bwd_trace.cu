@@ -59,8 +59,8 @@ struct State {
 // At the start of a work tile's consumer code: the clock first, so that the tile event's time
 // does not include the atomic with which, under sm:K, a consumer on SM K takes the next slot.
 __device__ __forceinline__ State begin() {
+  if ((threadIdx.x & 127) != 0 || threadIdx.x < 128) return {State::kNone, 0u, 0u};
   unsigned const start = trace_common::clock_event(0, 0).x;
-  if ((threadIdx.x & 127) != 0 || threadIdx.x < 128) return {State::kNone, 0u, start};
   unsigned const consumer = threadIdx.x / 128 - 1;
   unsigned cta = blockIdx.x - g_first_cta;
   if (g_sm >= 0) {

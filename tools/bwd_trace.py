@@ -82,15 +82,17 @@ def print_sm_gaps(ev, consumers):
         print("by SM: fewer than two complete CTAs")
         return
     print("by SM: CTA  iterations  start-to-end  gap-before (cycles; none after a missing CTA)")
-    gaps, spans = [], []
+    gaps = []
     for i, (cta, start, end, its) in enumerate(rows):
         span = (end - start) % (1 << 32)
         consecutive = i > 0 and rows[i - 1][0] == cta - 1
         gap = (start - rows[i - 1][2]) % (1 << 32) if consecutive else None
-        spans.append(span)
         if gap is not None:
             gaps.append(gap)
         print(f"  {cta:3d} {its:6d} {span:10d} {'' if gap is None else gap:>10}")
+    if not gaps:
+        print("by SM: no two consecutive complete CTAs")
+        return
     g = sorted(gaps)
     print(f"gap between consecutive CTAs on the SM: median {g[len(g) // 2]}, min {g[0]}, "
           f"max {g[-1]} cycles ({len(g)} gaps)")
