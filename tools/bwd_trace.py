@@ -19,6 +19,8 @@ from fwd_trace import load, print_iterations  # noqa: E402  (the same file forma
 
 NAMES = ["tile", "kvready", "qwait", "issued", "sready", "sigend", "dpready", "passend",
          "dkissued", "dkturn", "dkdv", "dqstaged", "epiend", "sturn"]
+TILE = NAMES.index("tile")  # a work tile begins (value: its iterations)
+EPI_END = NAMES.index("epiend")  # the work tile's dK and dV written
 
 
 def name(event):
@@ -73,11 +75,11 @@ def print_sm_gaps(ev, consumers):
     rows = []
     for cta in ctas:
         firsts = [ev[(cta, c)][0] for c in range(consumers) if ev.get((cta, c))]
-        ends = [t for c in range(consumers) for t, e, _ in ev.get((cta, c), []) if e == 12]
+        ends = [t for c in range(consumers) for t, e, _ in ev.get((cta, c), []) if e == EPI_END]
         if not firsts or not ends:
             continue
         start = min(firsts, key=lambda x: x[0])
-        rows.append((cta, start[0], max(ends), start[2] if start[1] == 0 else -1))
+        rows.append((cta, start[0], max(ends), start[2] if start[1] == TILE else -1))
     if len(rows) < 2:
         print("by SM: fewer than two complete CTAs")
         return
