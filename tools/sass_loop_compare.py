@@ -6,11 +6,12 @@ instructions from its first to its last HGMMA (the Hopper kernels' main loops), 
 predicate and convergence-barrier numbers and hexadecimal immediates by placeholders (decimal and
 floating-point immediates stay), and prints the instruction counts of both and the similarity of
 the two sequences: difflib's ratio to three decimals, or "same" when the normalised loops are
-equal (the same code but for register allocation). Then the same for the iteration's own loop
-("inner"): of the loops closed by a predicated backward branch, those that hold an HGMMA and no
-smaller such loop, the one with the most HGMMAs (ties: the longest). In a kernel whose main loop sits inside
-another loop (the persistent key side of session 28) the first-to-last span covers the outer
-loop as well; the inner loop is the iteration. Kernels are matched by architecture and name
+equal (the same code but for register allocation). Then the same for the iteration's own loop,
+as "inner OLD -> NEW RATIO": of the loops closed by a predicated backward branch, those that hold
+an HGMMA and no smaller such loop, the one with the most HGMMAs (ties: the longest). In a kernel
+whose main loop sits inside another loop (the persistent key side of session 28) the
+first-to-last span covers the outer loop as well; the inner loop is the iteration. Kernels are
+matched by architecture and name
 (a dump of a build for several architectures holds one cubin per architecture). A change outside
 a loop can move ptxas's schedule inside it, and that moved the backward's key side by 2-4.5% in
 session 21 (docs/performance.md); this is the check to run before a bench A/B.
