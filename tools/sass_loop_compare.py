@@ -11,10 +11,10 @@ as "inner OLD -> NEW RATIO": of the loops closed by a predicated backward branch
 an HGMMA and no smaller such loop, the one with the most HGMMAs (ties: the longest). In a kernel
 whose main loop sits inside another loop (the persistent key side of session 28) the
 first-to-last span covers the outer loop as well; the inner loop is the iteration. Kernels are
-matched by architecture and name
-(a dump of a build for several architectures holds one cubin per architecture). A change outside
-a loop can move ptxas's schedule inside it, and that moved the backward's key side by 2-4.5% in
-session 21 (docs/performance.md); this is the check to run before a bench A/B.
+matched by architecture and name (a dump of a build for several architectures holds one cubin per
+architecture). A change outside a loop can move ptxas's schedule inside it, and that moved the
+backward's key side by 2-4.5% in session 21 (docs/performance.md); this is the check to run
+before a bench A/B.
 
 Usage:
   cuobjdump --dump-sass OLD_BINARY > old.sass
@@ -74,8 +74,9 @@ def inner_loop(instructions):
     loops = []
     for k, (address, text) in enumerate(instructions):
         m = re.match(r"@!?U?P\d BRA(?:\.\S+)? (?:\S+, )?0x([0-9a-f]+)", text)
-        if m and int(m.group(1), 16) < address and int(m.group(1), 16) in index:
-            loops.append((index[int(m.group(1), 16)], k))
+        target = int(m.group(1), 16) if m else None
+        if target is not None and target < address and target in index:
+            loops.append((index[target], k))
     hgmma = [k for k, (_, text) in enumerate(instructions) if "HGMMA" in text]
     count = {loop: sum(loop[0] <= k <= loop[1] for k in hgmma) for loop in loops}
     with_hgmma = [loop for loop in loops if count[loop] > 0]
