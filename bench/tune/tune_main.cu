@@ -3,8 +3,12 @@
 // checks each shape's O against the registry's. A tuning sweep, not a test: docs/tuning.md
 // records what it found. Built with -DSIGATTN_BUILD_TUNING=ON (off by default).
 //
-//   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--iters 10] [--warmup 2] [--warmup-ms 1000]
-//                     [--causal 0|1] [--causal-order auto|levels|levels:K|heads] [--reverse]
+//   sigattn_tune_sm90 [--seqlens 1024,4096,16384] [--hdims 128,64] [--ids LIST] [--iters 10]
+//                     [--warmup 2] [--warmup-ms 1000] [--causal 0|1]
+//                     [--causal-order auto|levels|levels:K|heads] [--reverse]
+//
+// --hdims: the head dims to time (the registry's row and that head dim's shapes), in that order.
+// --ids: only the shapes of variants.hpp with these ids (default: all of them).
 //
 // --causal-order: the shapes' tile order under a causal mask (sigattn::detail::CausalOrder): the
 // library's rule (auto, the default), or for every shape by levels, by levels in blocks of K
@@ -43,20 +47,22 @@ namespace {
 using sigattn_bench::DeviceBuffer;
 using sigattn_bench::Ragged;
 
-std::vector<Variant> all_variants() {
+/// The shapes of variants.hpp whose ids are in `ids` (all of them when it is empty).
+std::vector<Variant> all_variants(std::vector<int> const& ids) {
   std::vector<Variant> v;
-#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, mufu) v.push_back(variant<id>());
+#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, mufu) \
+  if (ids.empty() || std::count(ids.begin(), ids.end(), id) > 0) v.push_back(variant<id>());
   SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_APPEND)
 #undef SIGATTN_TUNE_APPEND
   return v;
 }
 
-std::vector<int> parse_list(char const* text) {
+std::vector<int> parse_list(char const* text, long min = 1) {
   std::vector<int> out;
   for (char const* p = text; *p;) {
     char* end = nullptr;
     long x = std::strtol(p, &end, 10);
-    if (end == p || x <= 0) {
+    if (end == p || x < min || x > 1000000) {
       std::fprintf(stderr, "sigattn_tune_sm90: bad list '%s'\n", text);
       std::exit(1);
     }
@@ -68,6 +74,8 @@ std::vector<int> parse_list(char const* text) {
 
 struct TuneOptions {
   std::vector<int> seqlens{1024, 4096, 16384};
+  std::vector<int> hdims{128, 64};
+  std::vector<int> ids;  // empty: every shape
   int iters = 10;
   int warmup = 2;
   double warmup_ms = 1000.0;
@@ -88,6 +96,15 @@ TuneOptions parse(int argc, char** argv) {
     };
     if (!std::strcmp(argv[i], "--seqlens")) {
       o.seqlens = parse_list(value());
+    } else if (!std::strcmp(argv[i], "--hdims")) {
+      o.hdims = parse_list(value());
+      for (int d : o.hdims)
+        if (d != 64 && d != 128) {
+          std::fprintf(stderr, "sigattn_tune_sm90: --hdims takes 64 and 128\n");
+          std::exit(1);
+        }
+    } else if (!std::strcmp(argv[i], "--ids")) {
+      o.ids = parse_list(value(), /*min=*/0);
     } else if (!std::strcmp(argv[i], "--iters")) {
       o.iters = parse_list(value()).at(0);
     } else if (!std::strcmp(argv[i], "--warmup")) {
@@ -123,7 +140,8 @@ TuneOptions parse(int argc, char** argv) {
       o.reverse = true;
     } else {
       std::fprintf(stderr,
-                   "usage: sigattn_tune_sm90 [--seqlens LIST] [--iters N] [--warmup N] "
+                   "usage: sigattn_tune_sm90 [--seqlens LIST] [--hdims LIST] [--ids LIST] "
+                   "[--iters N] [--warmup N] "
                    "[--warmup-ms MS] [--causal 0|1] [--causal-order auto|levels|levels:K|heads] "
                    "[--reverse]\n");
       std::exit(1);
@@ -158,7 +176,7 @@ int main(int argc, char** argv) {
   };
   DeviceBuffer scratch;
   scratch.allocate(2 * sizeof(double));
-  std::vector<Variant> variants = all_variants();
+  std::vector<Variant> variants = all_variants(opts.ids);
   if (opts.reverse) std::reverse(variants.begin(), variants.end());
 
   int const block = static_cast<int>(opts.order);
@@ -182,7 +200,7 @@ int main(int argc, char** argv) {
       "|---|---|---|---|---|---|---|---|---|---|\n");
 
   int status = 0;
-  for (int head_dim : {128, 64}) {
+  for (int head_dim : opts.hdims) {
     for (int seqlen : opts.seqlens) {
       for (Ragged ragged : {Ragged::kDense, Ragged::kUniform}) {
         int const batch = std::max(1, 16384 / seqlen);

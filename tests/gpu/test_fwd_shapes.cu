@@ -87,25 +87,30 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
     bool staged_o;
     bool fast_sigmoid_too;
     size_t workspace;
+    int head_dim;
   };
   using DirectO = FwdTraits<128, __nv_bfloat16, 128, 128, 2, false>;
   using Keys160 = FwdTraits<128, __nv_bfloat16, 128, 160, 2>;
   using Keys176 = FwdTraits<128, __nv_bfloat16, 128, 176, 2>;
   using Keys176DirectO = FwdTraits<128, __nv_bfloat16, 128, 176, 2, false>;
   using LongRow = FwdTraits<128, __nv_bfloat16, 192, 64, 3>;
+  using FourConsumers = FwdTraits<64, __nv_bfloat16, 256, 64, 4>;
   static_assert(has_forward_row(128, LongRow::kTileQ, LongRow::kTileKV, 3, 12288),
                 "the registry's D = 128 row for long calls");
   Shape const shapes[] = {
       {"128 x 128, O from registers", &detail::launch_sm90_fwd_traits<DirectO>, DirectO::kStagedO,
-       false, split_workspace_bytes<DirectO>()},
+       false, split_workspace_bytes<DirectO>(), 128},
       {"128 x 160", &detail::launch_sm90_fwd_traits<Keys160>, Keys160::kStagedO, false,
-       split_workspace_bytes<Keys160>()},
+       split_workspace_bytes<Keys160>(), 128},
       {"128 x 176", &detail::launch_sm90_fwd_traits<Keys176>, Keys176::kStagedO, false,
-       split_workspace_bytes<Keys176>()},
+       split_workspace_bytes<Keys176>(), 128},
       {"128 x 176, O from registers", &detail::launch_sm90_fwd_traits<Keys176DirectO>,
-       Keys176DirectO::kStagedO, false, split_workspace_bytes<Keys176DirectO>()},
+       Keys176DirectO::kStagedO, false, split_workspace_bytes<Keys176DirectO>(), 128},
       {"192 x 64 x 3 (the row for max_q_len >= 12288)", &detail::launch_sm90_fwd_traits<LongRow>,
-       LongRow::kStagedO, true, split_workspace_bytes<LongRow>()},
+       LongRow::kStagedO, true, split_workspace_bytes<LongRow>(), 128},
+      {"256 x 64 x 4 at D = 64 (four consumer warpgroups)",
+       &detail::launch_sm90_fwd_traits<FourConsumers>, FourConsumers::kStagedO, true,
+       split_workspace_bytes<FourConsumers>(), 64},
   };
   static_assert(DirectO::kQBuffers == 2 && !DirectO::kStagedO,
                 "two Q buffers, O from registers");
@@ -116,7 +121,7 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
     INFO("shape " << shape.name << (shape.staged_o ? ", O staged" : ", O from registers"));
     ProblemSpec s;
     s.dtype = DType::kBF16;
-    s.head_dim = 128;
+    s.head_dim = shape.head_dim;
     s.path = Path::kHopper;
     s.batch = 3;
     s.num_heads = s.num_kv_heads = 2;

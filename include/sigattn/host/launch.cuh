@@ -175,7 +175,7 @@ template <class Traits, class Sigmoid>
 struct Sm90FwdTag {};
 struct Sm90FwdClearTag {};
 constexpr int kFwdClearThreads = 512;
-static_assert(kernel::sm90::kMaxSplitCtas * 3 <= kFwdClearThreads * 4, "a few flags a thread");
+static_assert(kernel::sm90::kMaxSplitCtas * 4 <= kFwdClearThreads * 4, "a few flags a thread");
 
 /// The TMA maps of K and V ([B, Skv, Hkv, D] with the user's strides, boxes of `tile_kv` rows)
 /// that both Hopper launchers use; stops at the first map the driver refuses.
@@ -194,8 +194,8 @@ inline CUresult make_kv_tensor_maps(CUtensorMap* k_map, CUtensorMap* v_map, FwdP
 /// per consumer warpgroup of each CTA in its first kFwdSplitFlagBytes, then a partial-sum slot of
 /// TileQ x D floats per CTA.
 constexpr size_t kFwdSplitFlagBytes = 4096;
-static_assert(kernel::sm90::kMaxSplitCtas * 3 * sizeof(unsigned) <= kFwdSplitFlagBytes,
-              "a flag for each of up to three consumer warpgroups of every CTA");
+static_assert(kernel::sm90::kMaxSplitCtas * 4 * sizeof(unsigned) <= kFwdSplitFlagBytes,
+              "a flag for each of up to four consumer warpgroups of every CTA");
 
 /// workspace_bytes(FwdParams): the split tail's, for a non-causal call that may run on a Hopper
 /// row of this build (the largest tile of those rows at this head dim and dtype, whatever

@@ -47,7 +47,7 @@ namespace sigattn::kernel::sm90 {
 // Named barrier ids (0 is __syncthreads).
 constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed
 constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged
-constexpr int kBarrierTurn0 = 5;      // + consumer index: that warpgroup may issue its products
+constexpr int kBarrierTurn0 = 6;      // + consumer index: that warpgroup may issue its products
 
 // A diagnostic hook, compiled out unless the including program defines SIGATTN_FWD_TRACE(event,
 // value) and SIGATTN_FWD_TRACE_STATE (a declaration at the top of the consumer, for the hook's

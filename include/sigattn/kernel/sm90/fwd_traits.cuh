@@ -45,9 +45,11 @@ struct FwdTraits {
   static constexpr int kThreads = 128 * (1 + kConsumers);
   static constexpr int kConsumerThreads = 128 * kConsumers;
 
-  // Register budget per thread after setmaxnreg (the sum over warpgroups stays within 64K).
+  // Register budget per thread after setmaxnreg. The registers that the consumers take on top
+  // of the launch's allocation (65536 / kThreads, rounded down to 8) are the ones the producer
+  // gives back: 168 -> 24 and 240, 128 -> 32 and 160, 96 -> 32 and 112.
   static constexpr int kProducerRegisters = kConsumers == 2 ? 24 : 32;
-  static constexpr int kConsumerRegisters = kConsumers == 2 ? 240 : 160;
+  static constexpr int kConsumerRegisters = kConsumers == 2 ? 240 : kConsumers == 3 ? 160 : 112;
 
   static constexpr int kQBytes = TileQ * HeadDim * 2;
   static constexpr int kKVBytes = TileKV * HeadDim * 2;  // one K or one V tile
@@ -94,7 +96,9 @@ struct FwdTraits {
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128");
-  static_assert(TileQ % 64 == 0 && (kConsumers == 2 || kConsumers == 3), "2 or 3 consumers");
+  static_assert(TileQ % 64 == 0 && kConsumers >= 2 && kConsumers <= 4, "2 to 4 consumers");
+  static_assert(kConsumers < 4 || (HeadDim == 64 && TileKV == 64),
+                "four consumers fit 112 registers only at D = 64 with 64-key tiles");
   static_assert(TileKV == 64 || TileKV == 128 || TileKV == 160 || TileKV == 176,
                 "wgmma widths instantiated: 64, 128, 160 and 176");
   static_assert(kKVBytes % 1024 == 0 && kQBytes % 1024 == 0,
