@@ -228,6 +228,54 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 #endif
 }
 
+// The D = 64 rows: from a max_q_len of 4096 on (with or without a causal mask) the dispatcher
+// takes 192 x 128 x 3, below it the general row's 256 x 64 x 4 (four consumer warpgroups):
+// forward() gives the same bits as the shape launched directly, with the same workspace.
+TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
+#if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_64 && SIGATTN_ENABLE_BF16
+  if (current_device_cc() != 90) {
+    WARN("not a compute capability 9.0 device: the Hopper rows are not checked");
+    return;
+  }
+  using kernel::sm90::FwdTraits;
+  using LongRow = FwdTraits<64, __nv_bfloat16, 192, 128, 3>;
+  using General = FwdTraits<64, __nv_bfloat16, 256, 64, 4>;
+  static_assert(has_forward_row(64, 192, 128, 3, 4096), "the registry's D = 64 row for long calls");
+  static_assert(has_forward_row(64, 256, 64, 4, 0), "the registry's general D = 64 row");
+  struct Case {
+    Causal causal;
+    int max_len;
+    Launch direct;
+  };
+  for (Case const& k : {Case{Causal::kNone, 4096, &detail::launch_sm90_fwd_traits<LongRow>},
+                        Case{Causal::kTopLeft, 4096, &detail::launch_sm90_fwd_traits<LongRow>},
+                        Case{Causal::kNone, 4095, &detail::launch_sm90_fwd_traits<General>},
+                        Case{Causal::kBottomRight, 2048, &detail::launch_sm90_fwd_traits<General>}}) {
+    ProblemSpec s;
+    s.dtype = DType::kBF16;
+    s.head_dim = 64;
+    s.path = Path::kAuto;
+    s.batch = 3;
+    s.num_heads = 2;
+    s.num_kv_heads = 1;
+    s.max_q_len = s.max_kv_len = k.max_len;
+    s.q_lens = {700, 1, 390};
+    s.kv_lens = {1100, 257, 390};
+    s.causal = k.causal;
+    s.seed = next_seed();
+    INFO(s.describe());
+    DeviceProblem prob(s);
+    size_t const bytes = workspace_bytes(prob.params());
+    // (One workspace serves every call of the head dim: room for the larger tile, 256 x 64.)
+    CHECK(bytes == (k.causal == Causal::kNone ? split_workspace_bytes<General>() : 0));
+    std::vector<float> const expected = run_shape(k.direct, bytes, prob);
+    CHECK(same_bits(run_shape(&dispatched, bytes, prob), expected));
+  }
+#else
+  WARN("built without the bf16 D = 64 Hopper rows: not checked");
+#endif
+}
+
 namespace {
 
 /// launch_sm90_fwd_traits_ordered<Traits> with the order `Order`, as a Launch.

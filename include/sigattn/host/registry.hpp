@@ -85,8 +85,10 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     // batches 2-7% faster there; at 1K and 4K the 192-row quantisation of a dense batch costs more
     // than they gain; under a causal mask at 8K and 12K, with the order in blocks of levels
     // (fwd_scheduler.cuh), they measured 0.94-1.005 of the 128 x 128 row in session 19).
-    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}},
-    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}, 4096, 4096},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}, 4096, 4096},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {256, 64, 20, 4}},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {256, 64, 20, 4}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {192, 64, 16, 3}, 12288, 16384},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {192, 64, 16, 3}, 12288, 16384},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {128, 128, 12, 2}},
