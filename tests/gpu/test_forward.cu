@@ -850,7 +850,8 @@ TEST_CASE("forward: the workspace argument", "[forward][small][split]") {
 // reached through the dispatcher from its general row's key: its calls against the naive
 // reference (lengths full, ragged, mostly padding; with and without a causal mask, each at its own
 // threshold). The workspace is sized for the largest row of the key whatever max_q_len is, so that
-// one workspace serves every call of a head dim and dtype (the long row's tiles are the larger).
+// one workspace serves every call of a head dim and dtype (at D = 128 the long row's tiles are
+// the larger, at D = 64 the general row's).
 TEST_CASE("forward: a row for long calls, through the dispatcher", "[forward][long]") {
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     for (KernelConfig const& l : kKernelConfigs) {

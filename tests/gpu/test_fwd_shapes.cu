@@ -228,7 +228,7 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 #endif
 }
 
-// The D = 64 rows: from a max_q_len of 4096 on (with or without a causal mask) the dispatcher
+// The D = 64 rows: from a max_q_len of 3072 on (with or without a causal mask) the dispatcher
 // takes 192 x 128 x 3, below it the general row's 256 x 64 x 4 (four consumer warpgroups):
 // forward() gives the same bits as the shape launched directly, with the same workspace.
 TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
@@ -240,17 +240,19 @@ TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
   using kernel::sm90::FwdTraits;
   using LongRow = FwdTraits<64, __nv_bfloat16, 192, 128, 3>;
   using General = FwdTraits<64, __nv_bfloat16, 256, 64, 4>;
-  static_assert(has_forward_row(64, 192, 128, 3, 4096), "the registry's D = 64 row for long calls");
+  static_assert(has_forward_row(64, 192, 128, 3, 3072),
+                "the registry's D = 64 row for long calls");
   static_assert(has_forward_row(64, 256, 64, 4, 0), "the registry's general D = 64 row");
   struct Case {
     Causal causal;
     int max_len;
     Launch direct;
   };
-  for (Case const& k : {Case{Causal::kNone, 4096, &detail::launch_sm90_fwd_traits<LongRow>},
-                        Case{Causal::kTopLeft, 4096, &detail::launch_sm90_fwd_traits<LongRow>},
-                        Case{Causal::kNone, 4095, &detail::launch_sm90_fwd_traits<General>},
-                        Case{Causal::kBottomRight, 2048, &detail::launch_sm90_fwd_traits<General>}}) {
+  Launch const long_row = &detail::launch_sm90_fwd_traits<LongRow>;
+  Launch const general = &detail::launch_sm90_fwd_traits<General>;
+  for (Case const& k : {Case{Causal::kNone, 3072, long_row}, Case{Causal::kTopLeft, 4096, long_row},
+                        Case{Causal::kNone, 3071, general},
+                        Case{Causal::kBottomRight, 2048, general}}) {
     ProblemSpec s;
     s.dtype = DType::kBF16;
     s.head_dim = 64;

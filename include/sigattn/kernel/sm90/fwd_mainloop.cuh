@@ -354,12 +354,14 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   // work item: n_end - n_begin + 1 (the first S, then one per key tile of the item).
   // (The barrier ids are derived from threadIdx.x at each use rather than kept live across the
   // work-tile loop, where every register is taken.)
-  // Without Traits::kTurns (three consumers) the turns are left out: the tensor cores' own
-  // queue orders the batches (a warpgroup's wgmma issue waits while they are busy), and the
-  // barriers only added waits. The fast sigmoid's kernels keep them (docs/tuning.md: without
-  // turns its D = 64 kernel measured 0.999 as a geomean, -2% on the causal rows, and with the
-  // early K/V test below it spilled).
-  constexpr bool kTurns = Traits::kTurns || std::is_same_v<Sigmoid, tile::SigmoidFast>;
+  // Without Traits::kTurns (three or four consumers) the turns are left out: the tensor cores'
+  // own queue orders the batches (a warpgroup's wgmma issue waits while they are busy), and the
+  // barriers only added waits. The fast sigmoid's three-consumer kernels keep them (docs/
+  // tuning.md: without turns its D = 64 kernel measured 0.999 as a geomean, -2% on the causal
+  // rows, and with the early K/V test below it spilled); its four-consumer kernels take neither
+  // the turns nor the early test (with either, ptxas spilled 4 to 12 bytes at 112 registers).
+  constexpr bool kFast = std::is_same_v<Sigmoid, tile::SigmoidFast>;
+  constexpr bool kTurns = Traits::kTurns || (kFast && Traits::kConsumers == 3);
   auto turn_wait = [] {
     if constexpr (kTurns)
       tile::named_barrier_sync(kBarrierTurn0 + static_cast<int>(threadIdx.x / 128) - 1, 2 * 128);
@@ -569,7 +571,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       // tests them (mbarrier.test_wait, no blocking) once its S product is complete, so that the
       // answer's latency overlaps its sigmoid instead of delaying this iteration's issue. (With
       // turns the waits sit before the turn's, which is longer.)
-      constexpr bool kEarlyKvTest = !kTurns;
+      constexpr bool kEarlyKvTest = !kTurns && !kFast;
       bool kv_landed = false;
       // S(n+1) (of `width` keys) and P(n) V(n) in flight together.
       auto iteration = [&](int n, auto width) {
