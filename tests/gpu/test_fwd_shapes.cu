@@ -2,9 +2,10 @@
 // test_forward: those that no registry row names, as bench/tune times them (O stored straight
 // from the accumulator fragment, FwdTraits<..., PreferStagedO = false>; 160- and 176-key tiles,
 // the N = 160 / 176 wgmma wrappers; tiles with one Q buffer, no room for two beside the stages: O
-// staged in that buffer or stored from registers), and the D = 128 row that the dispatcher takes
-// only from a max_q_len of 12288 on (16384 under a causal mask; 192 x 64 x 3), here at short
-// lengths, causal too, and with both sigmoids.
+// staged in that buffer or stored from registers; 256 x 64 x 4 at D = 64, the general D = 64 row's
+// four consumer warpgroups), and the D = 128 row that the dispatcher takes only from a max_q_len
+// of 12288 on (16384 under a causal mask; 192 x 64 x 3), here at short lengths, causal too, and
+// with both sigmoids; then which D = 64 row the dispatcher takes on either side of 3072.
 // Runs on compute capability 9.0 only (elsewhere it warns and checks nothing).
 #include <catch2/catch.hpp>
 #include <sigattn/sigattn.cuh>

@@ -18,7 +18,7 @@
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
 // take turns issuing their products except in the accurate sigmoid's three-consumer kernels
-// (fwd_consumer's kTurns). O leaves through the tile's own Q buffer (kStagedO), which its S
+// and the four-consumer ones (fwd_consumer's kTurns). O leaves through the tile's own Q buffer (kStagedO), which its S
 // products no longer read, by TMA stores, and that buffer is released for a later Q tile (the one
 // after next with two buffers); otherwise straight from the accumulator fragment.
 //

@@ -87,8 +87,8 @@ struct FwdTraits {
   // and the fast sigmoid's kernels spilled.
   static constexpr bool kHalfLastTile = HalfLastTile && TileKV == 128 && TileQ == 128;
   // The consumers take turns issuing their product batches (fwd_consumer) with two of them, not
-  // with three, which also test the next iteration's K and V early (the accurate sigmoid's
-  // kernels; the fast sigmoid's keep the turns). Measured (docs/tuning.md, session 22; the
+  // with three or four, which also test the next iteration's K and V early (the accurate
+  // sigmoid's kernels; the fast sigmoid's keep the turns with three and take neither with four). Measured (docs/tuning.md, session 22; the
   // forward's own driver, burst clock, O bit-identical): at D=64 (three) +3.5% at 1K, +2.3% at
   // 4K, 0 at 16K; at D=128 with two consumers the same change was within noise.
   static constexpr bool kTurns = kConsumers == 2;
