@@ -1,16 +1,17 @@
 // fwd_trace: a timeline of the Hopper forward's consumer warpgroups, and the forward's speed on
 // SPEC section 6's dense shapes without the benchmark's machinery. A diagnostic, not a test.
 //
-// It compiles the registry's general forward row of head dim D (D=64: 192 x 128 x 3 stages,
-// D=128: 128 x 128 x 2, at every S: not the 192 x 64 row used for D=128 from max_q_len 12288)
-// with fwd_mainloop.cuh's SIGATTN_FWD_TRACE hook defined, runs B = 16384 / S, Hq = 2048 / D,
-// bf16, non-causal, dense (no workspace, so no split tail; Q, K and V the same uniform values in
-// [-1.7, 1.7)), 20 warm-up launches and 21 timed ones (median; burst clock: no long warm-up),
-// prints the time, TFLOP/s and a checksum of O (two builds of the same arithmetic must print the
-// same one), and writes the events of the last launch to OUTFILE: for thread 0 of every consumer
-// warpgroup of the first kTraceCtas CTAs, up to kMaxEvents (SM clock, event, value) pairs.
-// tools/fwd_trace.py reads it. Built with FWD_TRACE_OFF the same driver runs the untraced kernel
-// (compare the speeds: the hook's stores cost 5-6%).
+// It compiles one forward shape of head dim D (D=64: 192 x 128 x 3 stages, the row from a max_q_len
+// of 3072 on, not the four-consumer 256 x 64 x 4 of shorter calls, which the hook's kMaxConsumers =
+// 3 does not cover; D=128: 128 x 128 x 2, not the 192 x 64 row used from 12288), at every S, with
+// fwd_mainloop.cuh's SIGATTN_FWD_TRACE hook defined, runs B = 16384 / S, Hq = 2048 / D, bf16,
+// non-causal, dense (no workspace, so no split tail; Q, K and V the same uniform values in [-1.7,
+// 1.7)), 20 warm-up launches and 21 timed ones (median; burst clock: no long warm-up), prints the
+// time, TFLOP/s and a checksum of O (two builds of the same arithmetic must print the same one),
+// and writes the events of the last launch to OUTFILE: for thread 0 of every consumer warpgroup of
+// the first kTraceCtas CTAs, up to kMaxEvents (SM clock, event, value) pairs. tools/fwd_trace.py
+// reads it. Built with FWD_TRACE_OFF the same driver runs the untraced kernel (compare the speeds:
+// the hook's stores cost 5-6%).
 //
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets fwd_trace and fwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \

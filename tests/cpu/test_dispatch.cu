@@ -127,16 +127,26 @@ TEST_CASE("dispatch: a row for long calls takes them from its thresholds on, and
       }
     }
   }
-  // The Hopper build has one: the D=128 forward's 192 x 64 rows, from 12288 without a causal mask
-  // and from 16384 with one.
+  // The Hopper build has two: the D=128 forward's 192 x 64 rows, from 12288 without a causal mask
+  // and from 16384 with one, and the D=64 forward's 192 x 128 rows from 3072 with or without one
+  // (below it the general row's 256 x 64).
   if (kHopperBuilt) {
     CHECK(any_long_row);
     Status status = Status::kSuccess;
-    auto tile_q = [&](Direction dir, int len, bool causal) {
-      int const r = choose_row(dir, 128, DType::kBF16, len, causal, Path::kAuto, 90, &status);
+    auto tile_q = [&](Direction dir, int len, bool causal, int head_dim = 128) {
+      int const r =
+          choose_row(dir, head_dim, DType::kBF16, len, causal, Path::kAuto, 90, &status);
       REQUIRE(r >= 0);
       return kKernelConfigs[r].tile.tile_q;
     };
+#if SIGATTN_ENABLE_HDIM_64 && SIGATTN_ENABLE_BF16
+    for (bool causal : {false, true}) {
+      CHECK(tile_q(Direction::kForward, 16384, causal, 64) == 192);
+      CHECK(tile_q(Direction::kForward, 3072, causal, 64) == 192);
+      CHECK(tile_q(Direction::kForward, 3071, causal, 64) == 256);
+      CHECK(tile_q(Direction::kForward, 1024, causal, 64) == 256);
+    }
+#endif
     CHECK(tile_q(Direction::kForward, 16384, false) == 192);
     CHECK(tile_q(Direction::kForward, 12288, false) == 192);
     CHECK(tile_q(Direction::kForward, 12287, false) == 128);

@@ -114,7 +114,7 @@ TEST_CASE("forward: lengths full, ragged, zero, one, not a tile multiple", "[for
     s.kv_lens = {128, 64, 65};
     check_against_fp64(s, bar(c));
 
-    s.batch = 4;  // lengths around 176 and 192 (the 192-query Hopper tile at D = 64)
+    s.batch = 4;  // lengths around 176 and 192 (the 192-query Hopper tile of long D = 64 calls)
     s.max_q_len = s.max_kv_len = 400;
     s.q_lens = {176, 177, 191, 193};
     s.kv_lens = {175, 352, 192, 400};
@@ -678,18 +678,18 @@ TEST_CASE("forward: K and V broadcast over the batch (zero batch stride)",
 }
 
 // The Hopper forward's tile order under a causal mask (kernel/sm90/fwd_scheduler.cuh) is built by
-// every CTA on the device; test_scheduler checks the order's definition on the host, this case
-// the device builder's corners, in units of the registry row's query tile t (192 at D = 64, 128
-// at D = 128): 40 batch entries (warp 0's scans take two entries a lane), L levels (the level
-// scan takes two a lane too), the longest entries (1 and 3) L - 2 tiles long, so that no entry
-// reaches the top two levels, five entries without queries, equal q_lens (ties go by index), and
-// kv_len above, equal to and below q_len, and 0. A tile that the order misses keeps the NaN that
-// O was poisoned with. The order goes by levels (in blocks of 4) only when 5 L is at least the
+// every CTA on the device; test_scheduler checks the order's definition on the host, this case the
+// device builder's corners, in units of the query tile t of the row that serves the call (192 at
+// D = 64, 128 at D = 128): 40 batch entries (warp 0's scans take two entries a lane), L levels (the
+// level scan takes two a lane too), the longest entries (1 and 3) L - 2 tiles long, so that no
+// entry reaches the top two levels, five entries without queries, equal q_lens (ties go by index),
+// and kv_len above, equal to and below q_len, and 0. A tile that the order misses keeps the NaN
+// that O was poisoned with. The order goes by levels (in blocks of 4) only when 5 L is at least the
 // grid (causal_level_block), here one CTA per SM (there are more tiles than SMs), so L is the
-// larger of 35 and a fifth of the SM count: 35 with 132 SMs (H100 SXM, H200), 8 full blocks and
-// one of 3 levels. (Sessions 17-18 took 66 levels, for a rule of half the SM count.) Short key
-// ranges keep the fp64 reference small; most of the host's time goes to the tensors of
-// (L t - 40) x 40 x 2 query rows.
+// larger of 35 and a fifth of the SM count: 35 with 132 SMs (H100 SXM, H200), 8 full blocks and one
+// of 3 levels. (Sessions 17-18 took 66 levels, for a rule of half the SM count.) Short key ranges
+// keep the fp64 reference small; most of the host's time goes to the tensors of (L t - 40) x 40 x 2
+// query rows.
 TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[forward][causal]") {
   int device = 0, sms = 0;
   SIGATTN_TEST_CUDA(cudaGetDevice(&device));
@@ -699,7 +699,19 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     if (c.path != Path::kHopper) continue;  // the portable forward has no tile order
     hopper = true;
-    int32_t const t = c.tile.tile_q;
+    // The order is built in the query tiles of the row that serves the call: the general row's,
+    // or a row for long calls whose causal threshold the call reaches (at D = 64 192 x 128 from
+    // 3072: 35 levels of the general row's 256 rows would reach it).
+    int32_t t = c.tile.tile_q;
+    for (KernelConfig const& l : kKernelConfigs) {
+      bool const reaches = levels * t - 40 >= l.min_max_q_len_causal &&
+                           levels * l.tile.tile_q - 40 >= l.min_max_q_len_causal;
+      if (l.direction == c.direction && l.path == c.path && l.head_dim == c.head_dim &&
+          l.dtype == c.dtype && serves_some_calls_only(l) && is_enabled(l) && reaches) {
+        t = l.tile.tile_q;
+        break;
+      }
+    }
     ProblemSpec s = base_spec(c);
     s.batch = 40;
     s.num_heads = s.num_kv_heads = 2;
@@ -803,8 +815,8 @@ TEST_CASE("forward: the split tail of the Hopper path", "[forward][split]") {
   }
 }
 
-// The split tail's first case above, under the sanitizers: 16 tiles (D = 128; 11 at D = 64) of 16
-// key tiles, each cut over several CTAs.
+// The split tail's first case above, under the sanitizers: 16 tiles of 16 key tiles at D = 128
+// (8 of 32 at D = 64), each cut over several CTAs.
 TEST_CASE("forward: the split tail, one long sequence", "[forward][small][split]") {
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     ProblemSpec s = base_spec(c);

@@ -2,10 +2,11 @@
 // test_forward: those that no registry row names, as bench/tune times them (O stored straight
 // from the accumulator fragment, FwdTraits<..., PreferStagedO = false>; 160- and 176-key tiles,
 // the N = 160 / 176 wgmma wrappers; tiles with one Q buffer, no room for two beside the stages: O
-// staged in that buffer or stored from registers; 256 x 64 x 4 at D = 64, the general D = 64 row's
-// four consumer warpgroups), and the D = 128 row that the dispatcher takes only from a max_q_len
-// of 12288 on (16384 under a causal mask; 192 x 64 x 3), here at short lengths, causal too, and
-// with both sigmoids; then which D = 64 row the dispatcher takes on either side of 3072.
+// staged in that buffer or stored from registers), the D = 128 row that the dispatcher takes only
+// from a max_q_len of 12288 on (16384 under a causal mask; 192 x 64 x 3) and the general D = 64
+// row's 256 x 64 x 4 (four consumer warpgroups, which test_forward also reaches through the
+// dispatcher), here at short lengths, causal too, and with both sigmoids; then the D = 64 rows on
+// either side of 3072 through the dispatcher.
 // Runs on compute capability 9.0 only (elsewhere it warns and checks nothing).
 #include <catch2/catch.hpp>
 #include <sigattn/sigattn.cuh>
@@ -109,7 +110,7 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
        Keys176DirectO::kStagedO, false, split_workspace_bytes<Keys176DirectO>(), 128},
       {"192 x 64 x 3 (the row for max_q_len >= 12288)", &detail::launch_sm90_fwd_traits<LongRow>,
        LongRow::kStagedO, true, split_workspace_bytes<LongRow>(), 128},
-      {"256 x 64 x 4 at D = 64 (four consumer warpgroups)",
+      {"256 x 64 x 4 at D = 64 (the general D = 64 row, four consumer warpgroups)",
        &detail::launch_sm90_fwd_traits<FourConsumers>, FourConsumers::kStagedO, true,
        split_workspace_bytes<FourConsumers>(), 64},
   };
@@ -231,7 +232,11 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 
 // The D = 64 rows: from a max_q_len of 3072 on (with or without a causal mask) the dispatcher
 // takes 192 x 128 x 3, below it the general row's 256 x 64 x 4 (four consumer warpgroups):
-// forward() gives the same bits as the shape launched directly, with the same workspace.
+// forward() gives the same bits as the shape launched directly, with the same workspace. (Which
+// row it picks is checked on the host, tests/cpu/test_dispatch.cu: without a split the two shapes
+// give the same bits, since their P V steps visit the keys in the same order and each score takes
+// the same form of the sigmoid.) Then the fast sigmoid's 192 x 128 x 3 kernel, the only D = 64
+// kernel that takes turns, against fp64 through the dispatcher.
 TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_64 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -273,6 +278,22 @@ TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
     CHECK(bytes == (k.causal == Causal::kNone ? split_workspace_bytes<General>() : 0));
     std::vector<float> const expected = run_shape(k.direct, bytes, prob);
     CHECK(same_bits(run_shape(&dispatched, bytes, prob), expected));
+  }
+  for (Causal causal : {Causal::kNone, Causal::kTopLeft}) {
+    ProblemSpec s;
+    s.dtype = DType::kBF16;
+    s.head_dim = 64;
+    s.path = Path::kAuto;
+    s.sigmoid = SigmoidMode::kFast;
+    s.batch = 3;
+    s.num_heads = 2;
+    s.num_kv_heads = 1;
+    s.max_q_len = s.max_kv_len = 3072;
+    s.q_lens = {700, 1, 390};
+    s.kv_lens = {1100, 257, 390};
+    s.causal = causal;
+    s.seed = next_seed();
+    check_shape(&dispatched, causal == Causal::kNone ? split_workspace_bytes<General>() : 0, s);
   }
 #else
   WARN("built without the bf16 D = 64 Hopper rows: not checked");

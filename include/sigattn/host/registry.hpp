@@ -77,17 +77,17 @@ constexpr bool serves_some_calls_only(KernelConfig const& c) {
 
 // docs/tuning.md gives the reason and the benchmark command behind every row.
 inline constexpr KernelConfig kKernelConfigs[] = {
-    // Hopper forward (sm_90a): a producer warpgroup and tile_q / 64 consumer warpgroups of 64
-    // query rows; `warps` counts all warps. D = 64: four consumers (256 rows) with 64-key tiles
-    // and four K/V stages below a max_q_len of 3072 (session 29: dense 1K +7.6%, causal dense 1K
-    // +21%, 2K +1.5 to +7.5% but causal uniform -2%; at 3K the causal rows lost 2-10%), from it on
-    // three consumers (192 rows), 128-key tiles, three K/V stages. D = 128: two consumers,
+    // Hopper forward (sm_90a): a producer warpgroup and tile_q / 64 consumer warpgroups of 64 query
+    // rows; `warps` counts all warps. D = 64: four consumers (256 rows) with 64-key tiles and four
+    // K/V stages below a max_q_len of 3072 (session 29: dense 1K +7.7%, causal dense 1K +19-21%, 2K
+    // -1.2 to +7.5% (causal uniform -2%), 2560 +1 to +7%; at 3K the causal rows lost 2-10%), from
+    // it on three consumers (192 rows), 128-key tiles, three K/V stages. D = 128: two consumers,
     // 128-key tiles, two stages, O staged in shared memory (bench/tune measured 160- and 176-key
     // tiles 7-19% slower; docs/tuning.md); from a max_q_len of 12288 on (16384 under a causal
-    // mask), three consumers with 64-key tiles (padded batches 2-7% faster there; at 1K and 4K
-    // the 192-row quantisation of a dense batch costs more than they gain; under a causal mask
-    // at 8K and 12K, with the order in blocks of levels (fwd_scheduler.cuh), they measured
-    // 0.94-1.005 of the 128 x 128 row in session 19).
+    // mask), three consumers with 64-key tiles (padded batches 2-7% faster there; at 1K and 4K the
+    // 192-row quantisation of a dense batch costs more than they gain; under a causal mask at 8K
+    // and 12K, with the order in blocks of levels (fwd_scheduler.cuh), they measured 0.94-1.005 of
+    // the 128 x 128 row in session 19).
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}, 3072, 3072},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}, 3072, 3072},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {256, 64, 20, 4}},

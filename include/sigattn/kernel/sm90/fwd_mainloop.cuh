@@ -17,10 +17,11 @@
 // memory), the sigmoid in fp32 on the accumulator registers, P packed to 16 bits in registers as
 // the A operand of O += P V (wgmma with A from registers, V N-major in shared memory). Each
 // consumer overlaps the sigmoid of key tile n + 1 with its product P(n) V(n), and the consumers
-// take turns issuing their products except in the accurate sigmoid's three-consumer kernels
-// and the four-consumer ones (fwd_consumer's kTurns). O leaves through the tile's own Q buffer (kStagedO), which its S
-// products no longer read, by TMA stores, and that buffer is released for a later Q tile (the one
-// after next with two buffers); otherwise straight from the accumulator fragment.
+// take turns issuing their products except in the accurate sigmoid's three-consumer kernels and
+// the four-consumer ones (fwd_consumer's kTurns). O leaves through the tile's own Q buffer
+// (kStagedO), which its S products no longer read, by TMA stores, and that buffer is released for
+// a later Q tile (the one after next with two buffers); otherwise straight from the accumulator
+// fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -48,6 +49,8 @@ namespace sigattn::kernel::sm90 {
 constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed
 constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged
 constexpr int kBarrierTurn0 = 6;      // + consumer index: that warpgroup may issue its products
+static_assert(kBarrierEpilogue0 + 4 <= kBarrierTurn0 && kBarrierTurn0 + 4 <= 16,
+              "the ids of up to four consumers' barriers stay apart and below 16");
 
 // A diagnostic hook, compiled out unless the including program defines SIGATTN_FWD_TRACE(event,
 // value) and SIGATTN_FWD_TRACE_STATE (a declaration at the top of the consumer, for the hook's
@@ -359,7 +362,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   // barriers only added waits. The fast sigmoid's three-consumer kernels keep them (docs/
   // tuning.md: without turns its D = 64 kernel measured 0.999 as a geomean, -2% on the causal
   // rows, and with the early K/V test below it spilled); its four-consumer kernels take neither
-  // the turns nor the early test (with either, ptxas spilled 4 to 12 bytes at 112 registers).
+  // the turns nor the early test (with turns ptxas stored 4 bytes of spills and loaded 12, with
+  // the early test 12 and 20, at 112 registers).
   constexpr bool kFast = std::is_same_v<Sigmoid, tile::SigmoidFast>;
   constexpr bool kTurns = Traits::kTurns || (kFast && Traits::kConsumers == 3);
   auto turn_wait = [] {

@@ -88,15 +88,20 @@ struct FwdTraits {
   static constexpr bool kHalfLastTile = HalfLastTile && TileKV == 128 && TileQ == 128;
   // The consumers take turns issuing their product batches (fwd_consumer) with two of them, not
   // with three or four, which also test the next iteration's K and V early (the accurate
-  // sigmoid's kernels; the fast sigmoid's keep the turns with three and take neither with four). Measured (docs/tuning.md, session 22; the
-  // forward's own driver, burst clock, O bit-identical): at D=64 (three) +3.5% at 1K, +2.3% at
-  // 4K, 0 at 16K; at D=128 with two consumers the same change was within noise.
+  // sigmoid's kernels; the fast sigmoid's keep the turns with three and take neither with four).
+  // Measured (docs/tuning.md, session 22; the forward's own driver, burst clock, O
+  // bit-identical): at D=64 (three) +3.5% at 1K, +2.3% at 4K, 0 at 16K; at D=128 with two
+  // consumers the same change was within noise.
   static constexpr bool kTurns = kConsumers == 2;
   // Tiles first (the Q buffers, then the K/V stages; each 1024-byte aligned).
   static constexpr int kSmemBytes = kOtherBytes + kQBuffers * kQBytes;
 
   static_assert(HeadDim == 64 || HeadDim == 128, "head dims 64 and 128");
   static_assert(TileQ % 64 == 0 && kConsumers >= 2 && kConsumers <= 4, "2 to 4 consumers");
+  // The consumers take no more registers than the launch allocated and the producer gave back.
+  static_assert(128 * kProducerRegisters + kConsumerThreads * kConsumerRegisters <=
+                    kThreads * ((65536 / kThreads) & ~7),
+                "setmaxnreg: the register budgets fit the launch's allocation");
   static_assert(kConsumers < 4 || (HeadDim == 64 && TileKV == 64),
                 "four consumers fit 112 registers only at D = 64 with 64-key tiles");
   static_assert(TileKV == 64 || TileKV == 128 || TileKV == 160 || TileKV == 176,
