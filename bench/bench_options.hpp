@@ -58,6 +58,7 @@ struct Options {
   bool deterministic = false;
   bool fast_sigmoid = false;  ///< the library paths with SigmoidMode::kFast
   bool fwd_workspace = true;  ///< forward() given workspace_bytes() of workspace (the split tail)
+  bool null_lens = false;  ///< dense rows call the library with q_lens = kv_lens = null
   bool quick = false;
   std::string json;
 };
@@ -85,6 +86,9 @@ inline char const* const kUsage =
     "  --deterministic  run the backward in its deterministic mode\n"
     "  --no-fwd-workspace  call forward() without a workspace (no split tail on the Hopper\n"
     "                   path; by default it gets workspace_bytes() of it)\n"
+    "  --null-lens      dense rows call the library without length arrays (q_lens = kv_lens =\n"
+    "                   null: every sequence full), as a caller of full sequences does; by\n"
+    "                   default every row passes an array of its lengths\n"
     "  --sigmoid MODE   accurate or fast: the library's sigmoid (default: accurate; the\n"
     "                   baseline always computes the exact one)\n"
     "  --quick          small sweep: S 1024,4096, D 128, bf16, dense+uniform, fewer runs\n"
@@ -218,6 +222,8 @@ inline Options parse_options(int argc, char** argv) {
       o.deterministic = true;
     } else if (arg == "--no-fwd-workspace") {
       o.fwd_workspace = false;
+    } else if (arg == "--null-lens") {
+      o.null_lens = true;
     } else if (arg == "--sigmoid") {
       std::string const mode = next();
       if (mode != "accurate" && mode != "fast") usage_error("--sigmoid takes accurate or fast");

@@ -64,11 +64,12 @@ RunInfo print_header(int device, cudaDeviceProp const& prop, Options const& opts
       "each; SM MHz and W: means of NVML's SM clock and board power (a lagging average) read "
       "during the timed runs (- where NVML is unavailable). %lld tokens per batch (B = tokens / "
       "S), hidden %d (Hq = Hkv = hidden / D), inputs N(0,1), bias -log(kv_len), scale "
-      "1/sqrt(D)%s%s%s. FLOP: forward 4*D*Hq*(unmasked scores), backward 2.5x.\n\n",
+      "1/sqrt(D)%s%s%s%s. FLOP: forward 4*D*Hq*(unmasked scores), backward 2.5x.\n\n",
       warm.c_str(), opts.iters, static_cast<long long>(opts.tokens), opts.hidden,
       opts.deterministic ? ", deterministic backward" : "",
       opts.fast_sigmoid ? ", the library's fast sigmoid (tanh.approx)" : "",
-      opts.fwd_workspace ? "" : ", forward without a workspace (no split tail)");
+      opts.fwd_workspace ? "" : ", forward without a workspace (no split tail)",
+      opts.null_lens ? ", dense rows without length arrays (q_lens = kv_lens = null)" : "");
   print_table_header();
   return info;
 }
@@ -129,8 +130,10 @@ void measure_library(Row& row, Context const& ctx) {
   fp.head_dim = s.head_dim;
   fp.max_q_len = s.max_len;
   fp.max_kv_len = s.max_len;
-  fp.q_lens = ctx.lens;
-  fp.kv_lens = ctx.lens;
+  // (Dense rows with --null-lens: no length arrays, so the dispatcher knows every sequence is full.)
+  bool const null_lens = ctx.opts.null_lens && row.ragged == Ragged::kDense;
+  fp.q_lens = null_lens ? nullptr : ctx.lens;
+  fp.kv_lens = null_lens ? nullptr : ctx.lens;
   fp.q_stride = fp.k_stride = fp.v_stride = fp.o_stride = strides;
   fp.scale = default_scale(s.head_dim);
   fp.bias_mode = sigattn::BiasMode::kNegLogKvLen;

@@ -60,7 +60,7 @@ inline Result run_forward(FwdParams const& p, void* workspace, int device, cudaS
   auto launch = [&](Path path) -> Result {
     int row = -1;
     if (Result r = select_config(Direction::kForward, p.head_dim, p.dtype, p.max_q_len,
-                                 p.causal != Causal::kNone, path, cc, &row);
+                                 p.causal != Causal::kNone, path, cc, &row, p.q_lens == nullptr);
         !r)
       return r;
     return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {
@@ -100,7 +100,7 @@ inline Result run_backward(BwdParams const& p, void* workspace, int device, cuda
   auto launch = [&](Path path) -> Result {
     int row = -1;
     if (Result r = select_config(Direction::kBackward, f.head_dim, f.dtype, f.max_q_len,
-                                 f.causal != Causal::kNone, path, cc, &row);
+                                 f.causal != Causal::kNone, path, cc, &row, f.q_lens == nullptr);
         !r)
       return r;
     return visit_row(static_cast<size_t>(row), [&](auto index) -> Result {

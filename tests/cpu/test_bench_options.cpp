@@ -25,6 +25,7 @@ TEST_CASE("bench options: timing defaults", "[bench]") {
   CHECK(o.warmup_ms == 1000.0);
   CHECK(o.cooldown_ms == 0.0);
   CHECK(o.fwd_workspace);
+  CHECK_FALSE(o.null_lens);
 }
 
 TEST_CASE("bench options: --quick shortens the timing unless told otherwise", "[bench]") {
@@ -45,12 +46,13 @@ TEST_CASE("bench options: --quick shortens the timing unless told otherwise", "[
   CHECK(b.warmup == 0);
 }
 
-TEST_CASE("bench options: the burst timing and the workspace switch", "[bench]") {
+TEST_CASE("bench options: the burst timing, the workspace switch and null lengths", "[bench]") {
   sigattn_bench::Options const o =
-      parse({"--warmup-ms", "0", "--cooldown-ms", "500", "--no-fwd-workspace"});
+      parse({"--warmup-ms", "0", "--cooldown-ms", "500", "--no-fwd-workspace", "--null-lens"});
   CHECK(o.warmup_ms == 0.0);
   CHECK(o.cooldown_ms == 500.0);
   CHECK_FALSE(o.fwd_workspace);
+  CHECK(o.null_lens);
   CHECK(parse({"--cooldown-ms=60000"}).cooldown_ms == 60000.0);
   CHECK(parse({"--warmup-ms=60000"}).warmup_ms == 60000.0);
 }

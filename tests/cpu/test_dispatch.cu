@@ -25,11 +25,13 @@ struct Choice {
   Path path;
 };
 
-/// The row select_config picks, or -1 (and the status) when it picks none.
+/// The row select_config picks, or -1 (and the status) when it picks none. `full`: a call of full
+/// query sequences (no q_lens).
 int choose_row(Direction dir, int head_dim, DType dtype, int max_q_len, bool causal, Path path,
-               int cc, Status* status) {
+               int cc, Status* status, bool full = false) {
   int row = -1;
-  sigattn::Result const r = select_config(dir, head_dim, dtype, max_q_len, causal, path, cc, &row);
+  sigattn::Result const r =
+      select_config(dir, head_dim, dtype, max_q_len, causal, path, cc, &row, full);
   *status = r.status;
   if (r.status != Status::kSuccess) return -1;
   REQUIRE(row >= 0);
@@ -38,7 +40,8 @@ int choose_row(Direction dir, int head_dim, DType dtype, int max_q_len, bool cau
   CHECK(c.direction == dir);
   CHECK(c.head_dim == head_dim);
   CHECK(c.dtype == dtype);
-  CHECK(sigattn::min_max_q_len_of(c, causal) <= max_q_len);
+  CHECK((sigattn::min_max_q_len_of(c, causal) <= max_q_len ||
+         (full && !causal && c.full_rows_from > 0 && c.full_rows_from <= max_q_len)));
   return row;
 }
 
@@ -156,5 +159,84 @@ TEST_CASE("dispatch: a row for long calls takes them from its thresholds on, and
     CHECK(tile_q(Direction::kForward, 12288, true) == 128);
     // The backward has no such row: the same row at every length.
     CHECK(tile_q(Direction::kBackward, 1024, false) == tile_q(Direction::kBackward, 16384, false));
+  }
+}
+
+// A non-causal call of full query sequences (no q_lens) goes to a row with full_rows_from below
+// that row's threshold, from full_rows_from on, where the row's query tile pads max_q_len to fewer
+// rows than the general row's; a tie, a causal mask or q_lens (a padded batch, whose lengths the
+// dispatcher does not know) leave the thresholds alone to decide.
+TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[dispatch]") {
+  using sigattn::detail::padded_rows;
+  bool any = false;
+  for (size_t i = 0; i < sigattn::kNumKernelConfigs; ++i) {
+    auto const& c = kKernelConfigs[i];
+    if (c.full_rows_from <= 0 || !sigattn::is_enabled(c)) continue;
+    any = true;
+    int const cc = c.min_cc;
+    int const from = sigattn::min_max_q_len_of(c, false);
+    REQUIRE(c.full_rows_from < from);
+    // (Every max_q_len up to past the threshold: the mismatches are counted, not each checked.)
+    auto row_of = [&](int len, bool causal, bool full) {
+      int row = -1;
+      sigattn::Result const r =
+          select_config(c.direction, c.head_dim, c.dtype, len, causal, c.path, cc, &row, full);
+      return r.status == Status::kSuccess ? row : -1;
+    };
+    int taken = 0;
+    int wrong = 0;
+    int first_wrong = 0;
+    for (int len = 1; len < from + 256; ++len) {
+      int const padded = row_of(len, false, false);  // the row for a padded batch
+      int const padded_tile = padded >= 0 ? kKernelConfigs[padded].tile.tile_q : 0;
+      bool const takes = padded >= 0 && (len >= from || (len >= c.full_rows_from &&
+                                                         padded_rows(len, c.tile.tile_q) <
+                                                             padded_rows(len, padded_tile)));
+      int const full = row_of(len, false, true);
+      bool const right = padded >= 0 && full == (takes ? static_cast<int>(i) : padded) &&
+                         row_of(len, true, true) == row_of(len, true, false);
+      if (!right && wrong++ == 0) first_wrong = len;
+      taken += len < from && full == static_cast<int>(i);
+    }
+    INFO("row " << i << ": D = " << c.head_dim << ", first wrong max_q_len " << first_wrong);
+    CHECK(wrong == 0);
+    CHECK(taken > 0);  // the rule takes some calls below the threshold
+  }
+  if (!kHopperBuilt) return;
+  CHECK(any);
+  // The Hopper forward's rows for long calls: 192-row tiles at D = 64 from 896 (5 tiles) where they
+  // pad fewer rows than 256-row ones, at D = 128 from 960 (5 tiles) where they pad fewer than
+  // 128-row ones; a tie stays on the general row.
+  struct Expect {
+    int head_dim;
+    int len;
+    int tile_q;
+  };
+  Expect const expected[] = {
+      {64, 895, 256},    {64, 896, 192},    {64, 1024, 256},   {64, 1152, 192},
+      {64, 1280, 256},   {64, 1344, 192},   {64, 1536, 256},   {64, 1920, 192},
+      {64, 2688, 192},   {64, 3071, 256},   {64, 3072, 192},   {128, 959, 128},
+      {128, 960, 192},   {128, 1024, 128},  {128, 1152, 128},  {128, 1344, 192},
+      {128, 2880, 192},  {128, 4096, 128},  {128, 12287, 128}, {128, 12288, 192},
+  };
+  for (Expect const& e : expected) {
+    if (!((e.head_dim == 64 && SIGATTN_ENABLE_HDIM_64) ||
+          (e.head_dim == 128 && SIGATTN_ENABLE_HDIM_128)) ||
+        !SIGATTN_ENABLE_BF16)
+      continue;
+    INFO("D = " << e.head_dim << ", max_q_len " << e.len);
+    Status status = Status::kSuccess;
+    auto tile_q = [&](bool causal, bool full) {
+      int const r = choose_row(Direction::kForward, e.head_dim, DType::kBF16, e.len, causal,
+                               Path::kAuto, 90, &status, full);
+      REQUIRE(r >= 0);
+      return kKernelConfigs[r].tile.tile_q;
+    };
+    int const from = e.head_dim == 64 ? 3072 : 12288;
+    int const general = e.head_dim == 64 ? 256 : 128;
+    CHECK(tile_q(false, true) == e.tile_q);
+    CHECK(tile_q(false, false) == (e.len >= from ? 192 : general));
+    if (e.head_dim == 64) CHECK(tile_q(true, true) == (e.len >= from ? 192 : general));
+    if (e.head_dim == 128) CHECK(tile_q(true, true) == general);  // (16384 with a causal mask)
   }
 }

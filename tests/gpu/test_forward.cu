@@ -699,19 +699,22 @@ TEST_CASE("forward: causal tile order, over 32 entries and over 32 levels", "[fo
   for (KernelConfig const& c : runnable_configs(Direction::kForward)) {
     if (c.path != Path::kHopper) continue;  // the portable forward has no tile order
     hopper = true;
-    // The order is built in the query tiles of the row that serves the call: the general row's,
-    // or a row for long calls whose causal threshold the call reaches (at D = 64 192 x 128 from
-    // 3072: 35 levels of the general row's 256 rows would reach it).
+    // The order is built in the query tiles of the row that serves the call (detail::find_config,
+    // as the dispatcher looks it up): the general row's, or a row for long calls whose causal
+    // threshold the call reaches (at D = 64 192 x 128 from 3072, which 35 levels of the general
+    // row's 256 rows reach). The tile sets max_q_len, so the row is looked up until it keeps it.
+    auto serving_tile = [&](int32_t tile_q) {
+      bool exists = false;
+      int const row = detail::find_config(
+          detail::ConfigQuery{Direction::kForward, c.head_dim, c.dtype, levels * tile_q - 40,
+                              /*causal=*/true, Path::kHopper},
+          90, &exists);
+      REQUIRE(row >= 0);
+      return kKernelConfigs[row].tile.tile_q;
+    };
     int32_t t = c.tile.tile_q;
-    for (KernelConfig const& l : kKernelConfigs) {
-      bool const reaches = levels * t - 40 >= l.min_max_q_len_causal &&
-                           levels * l.tile.tile_q - 40 >= l.min_max_q_len_causal;
-      if (l.direction == c.direction && l.path == c.path && l.head_dim == c.head_dim &&
-          l.dtype == c.dtype && serves_some_calls_only(l) && is_enabled(l) && reaches) {
-        t = l.tile.tile_q;
-        break;
-      }
-    }
+    for (int i = 0; i < 4 && serving_tile(t) != t; ++i) t = serving_tile(t);
+    REQUIRE(serving_tile(t) == t);
     ProblemSpec s = base_spec(c);
     s.batch = 40;
     s.num_heads = s.num_kv_heads = 2;

@@ -6,7 +6,8 @@
 // from a max_q_len of 12288 on (16384 under a causal mask; 192 x 64 x 3) and the general D = 64
 // row's 256 x 64 x 4 (four consumer warpgroups, which test_forward also reaches through the
 // dispatcher), here at short lengths, causal too, and with both sigmoids; then the D = 64 rows on
-// either side of 3072 through the dispatcher.
+// either side of 3072 through the dispatcher, and the long row taking a call of full sequences
+// below it.
 // Runs on compute capability 9.0 only (elsewhere it warns and checks nothing).
 #include <catch2/catch.hpp>
 #include <sigattn/sigattn.cuh>
@@ -72,6 +73,36 @@ void check_shape(Launch launch, size_t workspace_size, ProblemSpec const& spec) 
   check_forward_against_fp64(spec, rel_l2_tolerance(spec.dtype), [&](DeviceProblem& prob) {
     return run_shape(launch, workspace_size, prob);
   });
+}
+
+/// A bf16 call that only the dispatcher's thresholds tell apart: padded to `max_len`, with real
+/// lengths far below it (so that the fp64 references stay cheap), three entries, two query heads
+/// over one kv head.
+ProblemSpec padded_call(int head_dim, int max_len, Causal causal) {
+  ProblemSpec s;
+  s.dtype = DType::kBF16;
+  s.head_dim = head_dim;
+  s.path = Path::kAuto;
+  s.batch = 3;
+  s.num_heads = 2;
+  s.num_kv_heads = 1;
+  s.max_q_len = s.max_kv_len = max_len;
+  s.q_lens = {700, 1, 390};
+  s.kv_lens = {1100, 257, 390};
+  s.causal = causal;
+  s.seed = next_seed();
+  return s;
+}
+
+/// forward() through the dispatcher gives the same bits as the shape `direct` launched with the
+/// same workspace, whose size workspace_bytes() must give as `expected_bytes`.
+void check_dispatched_bits(ProblemSpec const& s, Launch direct, size_t expected_bytes) {
+  INFO(s.describe());
+  DeviceProblem prob(s);
+  size_t const bytes = workspace_bytes(prob.params());
+  CHECK(bytes == expected_bytes);
+  std::vector<float> const expected = run_shape(direct, bytes, prob);
+  CHECK(same_bits(run_shape(&dispatched, bytes, prob), expected));
 }
 
 }  // namespace
@@ -179,6 +210,11 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 // 192 x 64 x 3 row: forward() gives the same bits as that shape launched directly (with the same
 // workspace, so the same split), and a shorter causal one the same bits as the general row's
 // 128 x 128 x 2. Long padded sequences with short real lengths, so that the references stay cheap.
+// Below 12288 a non-causal call of full query sequences (no q_lens) goes to 192 x 64 x 3 too from
+// 960 on where its tiles pad max_q_len to fewer rows: one sequence of 1344 queries (7 tiles of 192
+// rows or 11 of 128), against the shape's bits and against fp64, and the same call with q_lens on
+// the general row. (Fewer tiles than SMs take no split, so here the bits of the two shapes may
+// agree; tests/cpu/test_dispatch.cu checks the choice.)
 TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -189,33 +225,21 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   using LongRow = FwdTraits<128, __nv_bfloat16, 192, 64, 3>;
   using General = FwdTraits<128, __nv_bfloat16, 128, 128, 2>;
   static_assert(has_forward_row(128, 128, 128, 2, 0), "the registry's general D = 128 row");
-  struct Case {
-    Causal causal;
-    int max_len;
-    Launch direct;
-  };
-  for (Case const& k : {Case{Causal::kNone, 12288, &detail::launch_sm90_fwd_traits<LongRow>},
-                        Case{Causal::kTopLeft, 16384, &detail::launch_sm90_fwd_traits<LongRow>},
-                        Case{Causal::kTopLeft, 12288, &detail::launch_sm90_fwd_traits<General>}}) {
-    ProblemSpec s;
-    s.dtype = DType::kBF16;
-    s.head_dim = 128;
-    s.path = Path::kAuto;
-    s.batch = 3;
-    s.num_heads = 2;
-    s.num_kv_heads = 1;
-    s.max_q_len = s.max_kv_len = k.max_len;
-    s.q_lens = {700, 1, 390};
-    s.kv_lens = {1100, 257, 390};
-    s.causal = k.causal;
-    s.seed = next_seed();
-    INFO(s.describe());
-    DeviceProblem prob(s);
-    size_t const bytes = workspace_bytes(prob.params());
-    CHECK(bytes == (k.causal == Causal::kNone ? split_workspace_bytes<LongRow>() : 0));
-    std::vector<float> const expected = run_shape(k.direct, bytes, prob);
-    CHECK(same_bits(run_shape(&dispatched, bytes, prob), expected));
-  }
+  Launch const long_row = &detail::launch_sm90_fwd_traits<LongRow>;
+  check_dispatched_bits(padded_call(128, 12288, Causal::kNone), long_row,
+                        split_workspace_bytes<LongRow>());
+  check_dispatched_bits(padded_call(128, 16384, Causal::kTopLeft), long_row, 0);
+  check_dispatched_bits(padded_call(128, 12288, Causal::kTopLeft),
+                        &detail::launch_sm90_fwd_traits<General>, 0);
+  ProblemSpec full = padded_call(128, 1344, Causal::kNone);
+  full.batch = full.num_heads = full.num_kv_heads = 1;
+  full.kv_lens = {700};
+  full.q_lens = {1344};
+  check_dispatched_bits(full, &detail::launch_sm90_fwd_traits<General>,
+                        split_workspace_bytes<LongRow>());
+  full.q_lens.clear();  // every query sequence full: the rule by padded rows applies
+  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
+  check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
   // And the result itself, against the fp64 reference, through the dispatcher.
   ProblemSpec s;
   s.dtype = DType::kBF16;
@@ -231,12 +255,15 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 }
 
 // The D = 64 rows: from a max_q_len of 3072 on (with or without a causal mask) the dispatcher
-// takes 192 x 128 x 3, below it the general row's 256 x 64 x 4 (four consumer warpgroups):
-// forward() gives the same bits as the shape launched directly, with the same workspace. (Which
-// row it picks is checked on the host, tests/cpu/test_dispatch.cu: without a split the two shapes
-// give the same bits, since their P V steps visit the keys in the same order and each score takes
-// the same form of the sigmoid.) Then the fast sigmoid's 192 x 128 x 3 kernel, the only D = 64
-// kernel that takes turns, against fp64 through the dispatcher.
+// takes 192 x 128 x 3, below it the general row's 256 x 64 x 4 (four consumer warpgroups), except
+// for a non-causal call of full query sequences (no q_lens) from 896 on where 192-row tiles pad
+// max_q_len to fewer rows: forward() gives the same bits as the shape launched directly, with the
+// same workspace. (Which row it picks is checked on the host, tests/cpu/test_dispatch.cu: without
+// a split the two shapes give the same bits, since their P V steps visit the keys in the same
+// order and each score takes the same form of the sigmoid.) The call of full sequences (one of
+// 1920 queries: 10 tiles of 192 rows or 8 of 256) also against fp64, and with q_lens on the
+// general row. Then the fast sigmoid's 192 x 128 x 3 kernel, the only D = 64 kernel that
+// takes turns, against fp64 through the dispatcher.
 TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_64 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -249,51 +276,27 @@ TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
   static_assert(has_forward_row(64, 192, 128, 3, 3072),
                 "the registry's D = 64 row for long calls");
   static_assert(has_forward_row(64, 256, 64, 4, 0), "the registry's general D = 64 row");
-  struct Case {
-    Causal causal;
-    int max_len;
-    Launch direct;
-  };
   Launch const long_row = &detail::launch_sm90_fwd_traits<LongRow>;
   Launch const general = &detail::launch_sm90_fwd_traits<General>;
-  for (Case const& k : {Case{Causal::kNone, 3072, long_row}, Case{Causal::kTopLeft, 4096, long_row},
-                        Case{Causal::kNone, 3071, general},
-                        Case{Causal::kBottomRight, 2048, general}}) {
-    ProblemSpec s;
-    s.dtype = DType::kBF16;
-    s.head_dim = 64;
-    s.path = Path::kAuto;
-    s.batch = 3;
-    s.num_heads = 2;
-    s.num_kv_heads = 1;
-    s.max_q_len = s.max_kv_len = k.max_len;
-    s.q_lens = {700, 1, 390};
-    s.kv_lens = {1100, 257, 390};
-    s.causal = k.causal;
-    s.seed = next_seed();
-    INFO(s.describe());
-    DeviceProblem prob(s);
-    size_t const bytes = workspace_bytes(prob.params());
-    // (One workspace serves every call of the head dim: room for the larger tile, 256 x 64.)
-    CHECK(bytes == (k.causal == Causal::kNone ? split_workspace_bytes<General>() : 0));
-    std::vector<float> const expected = run_shape(k.direct, bytes, prob);
-    CHECK(same_bits(run_shape(&dispatched, bytes, prob), expected));
-  }
+  // (One workspace serves every call of the head dim: room for the larger tile, 256 x 64.)
+  size_t const split_bytes = split_workspace_bytes<General>();
+  check_dispatched_bits(padded_call(64, 3072, Causal::kNone), long_row, split_bytes);
+  check_dispatched_bits(padded_call(64, 4096, Causal::kTopLeft), long_row, 0);
+  check_dispatched_bits(padded_call(64, 3071, Causal::kNone), general, split_bytes);
+  check_dispatched_bits(padded_call(64, 2048, Causal::kBottomRight), general, 0);
+  ProblemSpec full = padded_call(64, 1920, Causal::kNone);
+  full.batch = full.num_heads = full.num_kv_heads = 1;
+  full.kv_lens = {700};
+  full.q_lens = {1920};
+  check_dispatched_bits(full, general, split_bytes);
+  full.q_lens.clear();  // every query sequence full: the rule by padded rows applies
+  check_dispatched_bits(full, long_row, split_bytes);
+  check_shape(&dispatched, split_bytes, full);
+
   for (Causal causal : {Causal::kNone, Causal::kTopLeft}) {
-    ProblemSpec s;
-    s.dtype = DType::kBF16;
-    s.head_dim = 64;
-    s.path = Path::kAuto;
+    ProblemSpec s = padded_call(64, 3072, causal);
     s.sigmoid = SigmoidMode::kFast;
-    s.batch = 3;
-    s.num_heads = 2;
-    s.num_kv_heads = 1;
-    s.max_q_len = s.max_kv_len = 3072;
-    s.q_lens = {700, 1, 390};
-    s.kv_lens = {1100, 257, 390};
-    s.causal = causal;
-    s.seed = next_seed();
-    check_shape(&dispatched, causal == Causal::kNone ? split_workspace_bytes<General>() : 0, s);
+    check_shape(&dispatched, causal == Causal::kNone ? split_bytes : 0, s);
   }
 #else
   WARN("built without the bf16 D = 64 Hopper rows: not checked");

@@ -1,12 +1,14 @@
 // Runtime values -> registry row -> compile-time kernel. A row is chosen from kKernelConfigs by
 // direction, head dim, dtype, max_q_len, causal mask, requested path and the device's compute
 // capability (the first row that matches, so a row for some calls only, long ones for example,
-// comes before its general row); the launcher of that row is then instantiated with the
-// row's constants. Nothing falls through to a "nearest" config: an unmatched request returns
+// comes before its general row; for a non-causal call of full query sequences a row with
+// full_rows_from may take the call from the general row, by the rows its tile pads); the launcher
+// of that row is then instantiated with the row's constants. Nothing falls through to a "nearest" config: an unmatched request returns
 // kErrorNotSupported (or kErrorArchMismatch when a row exists but the device is too old for it).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -27,8 +29,14 @@ struct ConfigQuery {
   DType dtype;
   int max_q_len;
   bool causal;
-  Path path;  // kPortable or kHopper, never kAuto here
+  Path path;                  // kPortable or kHopper, never kAuto here
+  bool full_queries = false;  // no q_lens: every query sequence is max_q_len long
 };
+
+/// max_q_len rounded up to a whole number of query tiles of `tile_q` rows.
+constexpr int64_t padded_rows(int max_q_len, int tile_q) {
+  return (int64_t{max_q_len} + tile_q - 1) / tile_q * tile_q;
+}
 
 constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
   return c.direction == q.direction && c.head_dim == q.head_dim && c.dtype == q.dtype &&
@@ -36,7 +44,9 @@ constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
 }
 
 /// Index of the first row matching `q` that runs on `cc`, or -1; `exists` reports whether any row
-/// matches `q` regardless of the device.
+/// matches `q` regardless of the device. When that is a general row and `q` is a non-causal call
+/// of full query sequences, a row of the same key with `full_rows_from` at or below max_q_len whose
+/// query tile pads max_q_len to fewer rows takes the call instead (the first such row).
 inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
   int found = -1;
   *exists = false;
@@ -45,19 +55,30 @@ inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
     *exists = true;
     if (found < 0 && runs_on(kKernelConfigs[i], cc)) found = static_cast<int>(i);
   }
+  if (found < 0 || !q.full_queries || q.causal || serves_some_calls_only(kKernelConfigs[found]))
+    return found;
+  int64_t const general_rows = padded_rows(q.max_q_len, kKernelConfigs[found].tile.tile_q);
+  for (size_t i = 0; i < kNumKernelConfigs; ++i) {
+    KernelConfig const& c = kKernelConfigs[i];
+    if (c.full_rows_from > 0 && q.max_q_len >= c.full_rows_from && c.direction == q.direction &&
+        c.head_dim == q.head_dim && c.dtype == q.dtype && c.path == q.path && is_enabled(c) &&
+        runs_on(c, cc) && padded_rows(q.max_q_len, c.tile.tile_q) < general_rows)
+      return static_cast<int>(i);
+  }
   return found;
 }
 
 /// Picks the row for a request, resolving Path::kAuto to the fastest path the device runs.
+/// `full_queries`: the call has no q_lens (every query sequence is max_q_len long).
 inline Result select_config(Direction dir, int head_dim, DType dtype, int max_q_len, bool causal,
-                            Path path, int cc, int* row) {
+                            Path path, int cc, int* row, bool full_queries = false) {
   bool any_exists = false;
   Path const order[2] = {Path::kHopper, Path::kPortable};
   for (Path candidate : order) {
     if (path != Path::kAuto && path != candidate) continue;
     bool exists = false;
-    int r =
-        find_config(ConfigQuery{dir, head_dim, dtype, max_q_len, causal, candidate}, cc, &exists);
+    int r = find_config(
+        ConfigQuery{dir, head_dim, dtype, max_q_len, causal, candidate, full_queries}, cc, &exists);
     any_exists = any_exists || exists;
     if (r >= 0) {
       *row = r;

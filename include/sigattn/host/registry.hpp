@@ -53,7 +53,11 @@ struct TileConfig {
 /// capability (major * 10 + minor) it needs. A row with a threshold serves only calls whose
 /// max_q_len is at least it: `min_max_q_len` for calls without a causal mask,
 /// `min_max_q_len_causal` for calls with one (0: every call). Such a row is listed before the
-/// general row of the same key, and the dispatcher takes the first row that matches.
+/// general row of the same key, and the dispatcher takes the first row that matches. A row with
+/// `full_rows_from` also serves, below its threshold, the non-causal calls of full query sequences
+/// (no q_lens) whose max_q_len is at least that, when its query tile pads max_q_len to fewer rows
+/// than the general row's tile does (detail::find_config): there every sequence is max_q_len long,
+/// so the rows the tile pads are the work it wastes.
 struct KernelConfig {
   Direction direction;
   Path path;
@@ -63,6 +67,7 @@ struct KernelConfig {
   TileConfig tile;
   int32_t min_max_q_len = 0;
   int32_t min_max_q_len_causal = 0;
+  int32_t full_rows_from = 0;
 };
 
 /// The smallest max_q_len the row serves, for a call with or without a causal mask.
@@ -87,13 +92,22 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     // mask), three consumers with 64-key tiles (padded batches 2-7% faster there; at 1K and 4K the
     // 192-row quantisation of a dense batch costs more than they gain; under a causal mask at 8K
     // and 12K, with the order in blocks of levels (fwd_scheduler.cuh), they measured 0.94-1.005 of
-    // the 128 x 128 row in session 19).
-    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}, 3072, 3072},
-    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}, 3072, 3072},
+    // the 128 x 128 row in session 19). Both rows for long calls also take non-causal calls of full
+    // query sequences (no q_lens) where their 192-row tiles pad max_q_len to fewer rows than the
+    // general row's tiles: D = 64 from 896 (session 30, dense: +3.5 to +16.5% at 896, 1152, 1344,
+    // 1920, 2112 and 2688), D = 128 from 960 (dense: +4 to +14% at 960, 1344, 1728 and 2880). Not
+    // under a causal mask, where at D = 64 the 64-key tiles cut the diagonal finer (dense: -1% at
+    // 1152 and -8% at 2688 against +8-16% at 896, 1344, 1920 and 2112), nor for padded batches,
+    // whose lengths the dispatcher does not know (at D = 64 the 256-row tiles ran up to 3% faster
+    // at 1152-1920 there).
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}, 3072, 3072, 896},
+    {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}, 3072, 3072, 896},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {256, 64, 20, 4}},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {256, 64, 20, 4}},
-    {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {192, 64, 16, 3}, 12288, 16384},
-    {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {192, 64, 16, 3}, 12288, 16384},
+    {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {192, 64, 16, 3}, 12288, 16384,
+     960},
+    {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {192, 64, 16, 3}, 12288, 16384,
+     960},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {128, 128, 12, 2}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {128, 128, 12, 2}},
     // Portable forward (sm_80+): 4 warps x 32 query rows, 64-key tiles, double-buffered K/V.
