@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <sigattn/api.hpp>
+#include <sigattn/host/dispatch.cuh>  // detail::find_config (the row that serves a call)
 #include <sigattn/kernel/sm90/fwd_scheduler.cuh>  // causal_level_block (a host/device rule)
 #include <thread>
 #include <utility>
