@@ -130,7 +130,7 @@ void measure_library(Row& row, Context const& ctx) {
   fp.head_dim = s.head_dim;
   fp.max_q_len = s.max_len;
   fp.max_kv_len = s.max_len;
-  // (Dense rows with --null-lens: no length arrays, so the dispatcher knows every sequence is full.)
+  // (Dense rows with --null-lens: no length arrays; the dispatcher knows every sequence is full.)
   bool const null_lens = ctx.opts.null_lens && row.ragged == Ragged::kDense;
   fp.q_lens = null_lens ? nullptr : ctx.lens;
   fp.kv_lens = null_lens ? nullptr : ctx.lens;
