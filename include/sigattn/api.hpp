@@ -117,7 +117,9 @@ struct FwdParams {
 
   /// int32[batch] device arrays of real lengths, or null for "every sequence is full". The
   /// kernels clamp each value to [0, max_len], so a bad length can never cause an out-of-bounds
-  /// access (it can only give a wrong answer for that sequence).
+  /// access (it can only give a wrong answer for that sequence). With q_lens null a non-causal
+  /// Hopper forward may run a shape whose query tiles pad max_q_len to fewer rows (docs/design.md,
+  /// Dispatch), so null and an array of full lengths can differ in the last bits of O.
   const int32_t* q_lens = nullptr;
   const int32_t* kv_lens = nullptr;
 
@@ -172,8 +174,9 @@ Result can_implement(BwdParams const& params, int device_id);
 /// Bytes of device workspace forward() can use for these parameters: on the Hopper path, a
 /// non-causal call cuts the tiles of its last one or two waves along the keys across all SMs and
 /// adds their fp32 partial sums (docs/design.md), which needs a flag and a partial-sum slot per
-/// SM (at D = 128 about 14.2 MB, sized for the 192-row tiles of long calls; at D = 64
-/// 7.1 MB; 0 for causal calls, path kPortable, or a build without the Hopper rows). It depends
+/// SM (at D = 128 about 14.2 MB, sized for its 192-row tiles; at D = 64 about 9.4 MB, sized
+/// for its 256-row tiles; 0 for causal calls, path kPortable, or a build without the Hopper
+/// rows). It depends
 /// only on the head dim, dtype, causal mask and path, not on the lengths, max_q_len or the batch,
 /// so one workspace serves every such call. The caller allocates it.
 size_t workspace_bytes(FwdParams const& params);
@@ -197,7 +200,7 @@ Result forward(FwdParams const& params, cudaStream_t stream);
 /// cut may pay; the forward is launched as that kernel's programmatic dependent and starts at
 /// once). Results are the same either way up to the order of fp32 additions (the split
 /// sums a tile's key ranges separately), and bitwise reproducible run to run on the same device
-/// (the cut depends on the shape, the lengths and the SM count only).
+/// (the cut depends on the shape, the lengths, whether q_lens is null and the SM count only).
 Result forward(FwdParams const& params, void* workspace, cudaStream_t stream);
 
 /// Runs the backward on `stream`. `workspace` must hold workspace_bytes(params) bytes of device

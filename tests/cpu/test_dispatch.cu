@@ -167,7 +167,7 @@ TEST_CASE("dispatch: a row for long calls takes them from its thresholds on, and
 // rows than the general row's; a tie, a causal mask or q_lens (a padded batch, whose lengths the
 // dispatcher does not know) leave the thresholds alone to decide.
 TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[dispatch]") {
-  using sigattn::detail::padded_rows;
+  using sigattn::detail::padded_query_rows;
   bool any = false;
   for (size_t i = 0; i < sigattn::kNumKernelConfigs; ++i) {
     auto const& c = kKernelConfigs[i];
@@ -190,10 +190,13 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
       int const padded = row_of(len, false, false);  // the row for a padded batch
       int const padded_tile = padded >= 0 ? kKernelConfigs[padded].tile.tile_q : 0;
       bool const takes = padded >= 0 && (len >= from || (len >= c.full_rows_from &&
-                                                         padded_rows(len, c.tile.tile_q) <
-                                                             padded_rows(len, padded_tile)));
+                                                         padded_query_rows(len, c.tile.tile_q) <
+                                                             padded_query_rows(len, padded_tile)));
       int const full = row_of(len, false, true);
-      bool const right = padded >= 0 && full == (takes ? static_cast<int>(i) : padded) &&
+      // (A padded batch below the threshold goes to a general row: the rule is not for it.)
+      bool const general = padded >= 0 && !sigattn::serves_some_calls_only(kKernelConfigs[padded]);
+      bool const right = padded >= 0 && (len >= from || general) &&
+                         full == (takes ? static_cast<int>(i) : padded) &&
                          row_of(len, true, true) == row_of(len, true, false);
       if (!right && wrong++ == 0) first_wrong = len;
       taken += len < from && full == static_cast<int>(i);
@@ -201,6 +204,22 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
     INFO("row " << i << ": D = " << c.head_dim << ", first wrong max_q_len " << first_wrong);
     CHECK(wrong == 0);
     CHECK(taken > 0);  // the rule takes some calls below the threshold
+  }
+  // No backward row has full_rows_from: a backward call takes the same row with q_lens or without.
+  for (int d : {64, 128}) {
+    for (int len : {1, 896, 960, 1152, 1344, 1920, 3071, 12287, 16384}) {
+      for (bool causal : {false, true}) {
+        INFO("backward, D = " << d << ", max_q_len " << len << (causal ? ", causal" : ""));
+        Status padded_status = Status::kSuccess;
+        Status full_status = Status::kSuccess;
+        int const padded = choose_row(Direction::kBackward, d, DType::kBF16, len, causal,
+                                      Path::kAuto, 90, &padded_status);
+        int const full = choose_row(Direction::kBackward, d, DType::kBF16, len, causal,
+                                    Path::kAuto, 90, &full_status, true);
+        CHECK(full_status == padded_status);
+        CHECK(full == padded);
+      }
+    }
   }
   if (!kHopperBuilt) return;
   CHECK(any);

@@ -213,8 +213,10 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 // Below 12288 a non-causal call of full query sequences (no q_lens) goes to 192 x 64 x 3 too from
 // 960 on where its tiles pad max_q_len to fewer rows: one sequence of 1344 queries (7 tiles of 192
 // rows or 11 of 128), against the shape's bits and against fp64, and the same call with q_lens on
-// the general row. (Fewer tiles than SMs take no split, so here the bits of the two shapes may
-// agree; tests/cpu/test_dispatch.cu checks the choice.)
+// the general row. With the workspace the split tail spreads a tail over every SM, and only the
+// 64-key tiles can take it here (700 keys: 11 key tiles, more than kSplitCostUnits; 6 of 128, not
+// more), so on an H200 one shape adds each row's key ranges in pieces and the other does not, and
+// the bit checks can tell the rows apart (tests/cpu/test_dispatch.cu checks the choice itself).
 TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -261,9 +263,10 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 // same workspace. (Which row it picks is checked on the host, tests/cpu/test_dispatch.cu: without
 // a split the two shapes give the same bits, since their P V steps visit the keys in the same
 // order and each score takes the same form of the sigmoid.) The call of full sequences (one of
-// 1920 queries: 10 tiles of 192 rows or 8 of 256) also against fp64, and with q_lens on the
-// general row. Then the fast sigmoid's 192 x 128 x 3 kernel, the only D = 64 kernel that
-// takes turns, against fp64 through the dispatcher.
+// 1920 queries: 10 tiles of 192 rows or 8 of 256; 700 keys, which only the 64-key tiles can split,
+// so that on an H200 one shape adds each row's key ranges in pieces and the other does not) also
+// against fp64, and with q_lens on the general row. Then the fast sigmoid's 192 x 128 x 3 kernel,
+// the only D = 64 kernel that takes turns, against fp64 through the dispatcher.
 TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_64 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {

@@ -35,7 +35,7 @@ struct ConfigQuery {
 };
 
 /// max_q_len rounded up to a whole number of query tiles of `tile_q` rows.
-constexpr int64_t padded_rows(int max_q_len, int tile_q) {
+constexpr int64_t padded_query_rows(int max_q_len, int tile_q) {
   return (int64_t{max_q_len} + tile_q - 1) / tile_q * tile_q;
 }
 
@@ -58,12 +58,13 @@ inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
   }
   if (found < 0 || !q.full_queries || q.causal || serves_some_calls_only(kKernelConfigs[found]))
     return found;
-  int64_t const general_rows = padded_rows(q.max_q_len, kKernelConfigs[found].tile.tile_q);
+  int64_t const general_rows =
+      padded_query_rows(q.max_q_len, kKernelConfigs[found].tile.tile_q);
   for (size_t i = 0; i < kNumKernelConfigs; ++i) {
     KernelConfig const& c = kKernelConfigs[i];
     if (c.full_rows_from > 0 && q.max_q_len >= c.full_rows_from && c.direction == q.direction &&
         c.head_dim == q.head_dim && c.dtype == q.dtype && c.path == q.path && is_enabled(c) &&
-        runs_on(c, cc) && padded_rows(q.max_q_len, c.tile.tile_q) < general_rows)
+        runs_on(c, cc) && padded_query_rows(q.max_q_len, c.tile.tile_q) < general_rows)
       return static_cast<int>(i);
   }
   return found;
