@@ -26,8 +26,10 @@
 #
 # Environment: SIGATTN_ARCHS (default "90a-real;80-real"), SIGATTN_BUILD_DIR (default build/gpu),
 # SUITE_JOBS (build jobs, default nproc), SUITE_CTEST_JOBS (default 4), SUITE_SANITIZER_TIMEOUT
-# (seconds per sanitizer run, default 300), SUITE_SANITIZE_TESTS (an extended regex: sanitize only
-# the GPU test executables whose path matches it; default all), SIGATTN_COMMIT (reported when git is unavailable).
+# (seconds per sanitizer run, default 300), SUITE_SANITIZER_JOBS (sanitizer runs at a time on the
+# one GPU, default 4: racecheck's time goes mostly to the host), SUITE_SANITIZE_TESTS (an extended
+# regex: sanitize only the GPU test executables whose path matches it; default all),
+# SIGATTN_COMMIT (reported when git is unavailable).
 # Catch2 comes from .deps/catch2_*.deb (the machine has no network and no catch2 package).
 set -uo pipefail
 
@@ -44,6 +46,7 @@ STEPS=",${SUITE_STEPS:-build,test,sanitize,bench},"
 JOBS=${SUITE_JOBS:-$(nproc)}
 CTEST_JOBS=${SUITE_CTEST_JOBS:-4}
 SANITIZER_TIMEOUT=${SUITE_SANITIZER_TIMEOUT:-300}
+SANITIZER_JOBS=${SUITE_SANITIZER_JOBS:-4}
 CATCH2_ROOT=/tmp/catch2
 export PATH="/usr/local/cuda/bin:/usr/local/cuda/compute-sanitizer:$PATH"
 
@@ -229,33 +232,64 @@ step_sanitize() {
     note "sanitizer: no GPU tests${SUITE_SANITIZE_TESTS:+ matching '$SUITE_SANITIZE_TESTS'}"
     return 0
   fi
+  # Every (test, tool) run in the background, SANITIZER_JOBS at a time, each into its own file;
+  # the log and the notes follow the fixed order (test by test, memcheck first), each run's as soon
+  # as it and those before it have finished, so that a suite cut short keeps what had run.
+  local tmp runs=() next=0
+  tmp=$(mktemp -d)
+  report_run() {
+    local tool=${runs[$1]%% *} exe=${runs[$1]#* } out="$tmp/$1.out" status=1 secs=0
+    read -r status secs <"$tmp/$1.rc" || status=1
+    echo "===== $tool: ${exe##*/} [small]" >>"$log"
+    cat "$out" >>"$log"
+    local summary_line
+    summary_line=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out" | sed 's/^=* *//' |
+      paste -sd ';' -)
+    # Catch2 exits 0 when the filter matches nothing; that would be a sanitizer run of nothing.
+    if grep -q "No test cases matched" "$out"; then
+      status=98
+    fi
+    case $status in
+      0) ;;
+      124) summary_line="TIMEOUT after ${SANITIZER_TIMEOUT} s; $summary_line"; rc=1 ;;
+      77) summary_line="SKIPPED (no usable GPU)"; rc=1 ;;
+      98) summary_line="FAILED: no test case tagged [small]"; rc=1 ;;
+      99) summary_line="FAILED: sanitizer errors; $summary_line"; rc=1 ;;
+      *) summary_line="FAILED: test exit $status; $summary_line"; rc=1 ;;
+    esac
+    note "sanitizer $tool ${exe##*/}: ${summary_line:-no summary line} (${secs} s)"
+  }
+  flush_runs() {  # the finished runs in order, up to the first still running
+    while [ "$next" -lt "${#runs[@]}" ] && [ -f "$tmp/$next.rc" ]; do
+      report_run "$next"
+      next=$((next + 1))
+    done
+  }
   for exe in "${exes[@]}"; do
     for tool in memcheck racecheck; do
-      local start=$SECONDS status=0 out
-      out=$(mktemp)
-      echo "===== $tool: ${exe##*/} [small]" >>"$log"
-      timeout "$SANITIZER_TIMEOUT" compute-sanitizer --tool "$tool" --error-exitcode 99 \
-        --print-limit 20 --show-backtrace device "$exe" "[small]" >"$out" 2>&1 || status=$?
-      cat "$out" >>"$log"
-      local summary_line
-      summary_line=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out" | sed 's/^=* *//' |
-        paste -sd ';' -)
-      # Catch2 exits 0 when the filter matches nothing; that would be a sanitizer run of nothing.
-      if grep -q "No test cases matched" "$out"; then
-        status=98
-      fi
-      rm -f "$out"
-      case $status in
-        0) ;;
-        124) summary_line="TIMEOUT after ${SANITIZER_TIMEOUT} s; $summary_line"; rc=1 ;;
-        77) summary_line="SKIPPED (no usable GPU)"; rc=1 ;;
-        98) summary_line="FAILED: no test case tagged [small]"; rc=1 ;;
-        99) summary_line="FAILED: sanitizer errors; $summary_line"; rc=1 ;;
-        *) summary_line="FAILED: test exit $status; $summary_line"; rc=1 ;;
-      esac
-      note "sanitizer $tool ${exe##*/}: ${summary_line:-no summary line} ($((SECONDS - start)) s)"
+      while [ "$(jobs -rp | wc -l)" -ge "$SANITIZER_JOBS" ]; do
+        wait -n || true
+        flush_runs
+      done
+      local n=${#runs[@]}
+      runs+=("$tool $exe")
+      (
+        start=$SECONDS
+        status=0
+        timeout "$SANITIZER_TIMEOUT" compute-sanitizer --tool "$tool" --error-exitcode 99 \
+          --print-limit 20 --show-backtrace device "$exe" "[small]" >"$tmp/$n.out" 2>&1 ||
+          status=$?
+        echo "$status $((SECONDS - start))" >"$tmp/$n.rc.part" && mv "$tmp/$n.rc.part" "$tmp/$n.rc"
+      ) &
     done
   done
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+    wait -n || true
+    flush_runs
+  done
+  wait
+  flush_runs
+  rm -rf "$tmp"
   return $rc
 }
 
