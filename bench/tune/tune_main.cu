@@ -47,11 +47,19 @@ namespace {
 using sigattn_bench::DeviceBuffer;
 using sigattn_bench::Ragged;
 
-/// The shapes of variants.hpp whose ids are in `ids` (all of them when it is empty).
-std::vector<Variant> all_variants(std::vector<int> const& ids) {
+/// The shapes of variants.hpp whose ids are in `ids` (all of them when it is empty) that this build
+/// holds (SIGATTN_TUNE_IDS in CMakeLists.txt: the others are stubs without a launcher); `missing`
+/// gets the ids in `ids` that it left out.
+std::vector<Variant> all_variants(std::vector<int> const& ids, std::vector<int>* missing) {
   std::vector<Variant> v;
-#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, mufu) \
-  if (ids.empty() || std::count(ids.begin(), ids.end(), id) > 0) v.push_back(variant<id>());
+#define SIGATTN_TUNE_APPEND(id, d, q, kv, st, so, mufu)                        \
+  if (ids.empty() || std::count(ids.begin(), ids.end(), id) > 0) {             \
+    Variant const var = variant<id>();                                         \
+    if (var.launch != nullptr)                                                 \
+      v.push_back(var);                                                        \
+    else if (!ids.empty())                                                     \
+      missing->push_back(id);                                                  \
+  }
   SIGATTN_TUNE_SM90_FWD_VARIANTS(SIGATTN_TUNE_APPEND)
 #undef SIGATTN_TUNE_APPEND
   return v;
@@ -159,6 +167,15 @@ int main(int argc, char** argv) {
   using namespace sigattn_tune;
   using namespace sigattn_bench;
   TuneOptions const opts = parse(argc, argv);
+  std::vector<int> missing;
+  std::vector<Variant> variants = all_variants(opts.ids, &missing);
+  if (!missing.empty()) {
+    std::fprintf(stderr,
+                 "sigattn_tune_sm90: shape %d is not in this build (configure with "
+                 "SIGATTN_TUNE_IDS naming it, or empty for every shape)\n",
+                 missing.front());
+    return 1;
+  }
 
   int device = 0;
   cudaDeviceProp prop{};
@@ -176,7 +193,6 @@ int main(int argc, char** argv) {
   };
   DeviceBuffer scratch;
   scratch.allocate(2 * sizeof(double));
-  std::vector<Variant> variants = all_variants(opts.ids);
   if (opts.reverse) std::reverse(variants.begin(), variants.end());
 
   int const block = static_cast<int>(opts.order);
