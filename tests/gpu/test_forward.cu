@@ -231,7 +231,8 @@ TEST_CASE("forward: 64-bit offsets", "[forward][large]") {
       continue;
     }
     DeviceBuffer q(elements * 2), k(elements * 2), v(elements * 2), o(elements * 2);
-    for (DeviceBuffer* t : {&q, &k, &v, &o}) SIGATTN_TEST_CUDA(cudaMemset(t->get(), 0xFF, t->bytes()));
+    for (DeviceBuffer* t : {&q, &k, &v, &o})
+      SIGATTN_TEST_CUDA(cudaMemset(t->get(), 0xFF, t->bytes()));
 
     // Compact host copies [2, seq, 1, dim], uploaded at batch offsets 0 and batch_stride.
     std::mt19937_64 rng(next_seed());
