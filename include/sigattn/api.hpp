@@ -176,9 +176,8 @@ Result can_implement(BwdParams const& params, int device_id);
 /// adds their fp32 partial sums (docs/design.md), which needs a flag and a partial-sum slot per
 /// SM (at D = 128 about 14.2 MB, sized for its 192-row tiles; at D = 64 about 9.4 MB, sized
 /// for its 256-row tiles; 0 for causal calls, path kPortable, or a build without the Hopper
-/// rows). It depends
-/// only on the head dim, dtype, causal mask and path, not on the lengths, max_q_len or the batch,
-/// so one workspace serves every such call. The caller allocates it.
+/// rows). It depends only on the head dim, dtype, causal mask and path, not on the lengths,
+/// max_q_len or the batch, so one workspace serves every such call. The caller allocates it.
 size_t workspace_bytes(FwdParams const& params);
 /// Bytes of device workspace backward() needs: the fp32 dQ accumulator (B * Sq * Hq * D * 4) in
 /// the default mode, 0 in the deterministic mode. The caller allocates it; it need not be zeroed

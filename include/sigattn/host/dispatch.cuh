@@ -39,9 +39,14 @@ constexpr int64_t padded_query_rows(int max_q_len, int tile_q) {
   return (int64_t{max_q_len} + tile_q - 1) / tile_q * tile_q;
 }
 
-constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
+/// Whether row `c` is of the request's key (direction, head dim, dtype, path) and enabled.
+constexpr bool same_key(KernelConfig const& c, ConfigQuery const& q) {
   return c.direction == q.direction && c.head_dim == q.head_dim && c.dtype == q.dtype &&
-         q.max_q_len >= min_max_q_len_of(c, q.causal) && c.path == q.path && is_enabled(c);
+         c.path == q.path && is_enabled(c);
+}
+
+constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
+  return same_key(c, q) && q.max_q_len >= min_max_q_len_of(c, q.causal);
 }
 
 /// Index of the first row matching `q` that runs on `cc`, or -1; `exists` reports whether any row
@@ -62,8 +67,7 @@ inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
       padded_query_rows(q.max_q_len, kKernelConfigs[found].tile.tile_q);
   for (size_t i = 0; i < kNumKernelConfigs; ++i) {
     KernelConfig const& c = kKernelConfigs[i];
-    if (c.full_rows_from > 0 && q.max_q_len >= c.full_rows_from && c.direction == q.direction &&
-        c.head_dim == q.head_dim && c.dtype == q.dtype && c.path == q.path && is_enabled(c) &&
+    if (c.full_rows_from > 0 && q.max_q_len >= c.full_rows_from && same_key(c, q) &&
         runs_on(c, cc) && padded_query_rows(q.max_q_len, c.tile.tile_q) < general_rows)
       return static_cast<int>(i);
   }
