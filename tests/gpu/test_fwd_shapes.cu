@@ -211,12 +211,13 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 // workspace, so the same split), and a shorter causal one the same bits as the general row's
 // 128 x 128 x 2. Long padded sequences with short real lengths, so that the references stay cheap.
 // Below 12288 a non-causal call of full query sequences (no q_lens) goes to 192 x 64 x 3 too from
-// 960 on where its tiles pad max_q_len to fewer rows: one sequence of 1344 queries (7 tiles of 192
-// rows or 11 of 128), against the shape's bits and against fp64, and the same call with q_lens on
-// the general row. With the workspace the split tail spreads a tail over every SM, and only the
-// 64-key tiles can take it here (700 keys: 11 key tiles, more than kSplitCostUnits; 6 of 128, not
-// more), so on an H200 one shape adds each row's key ranges in pieces and the other does not, and
-// the bit checks can tell the rows apart (tests/cpu/test_dispatch.cu checks the choice itself).
+// 129 on where its tiles pad max_q_len to fewer rows: one sequence of 1344 queries (7 tiles of 192
+// rows or 11 of 128), and one of 150, against the shape's bits and against fp64, the first with
+// q_lens on the general row, and one of 128 on the general row. With the workspace the split tail
+// spreads a tail over every SM, and only the 64-key tiles can take it here (700 keys: 11 key
+// tiles, more than kSplitCostUnits; 6 of 128, not more), so on an H200 one shape adds each row's
+// key ranges in pieces and the other does not, and the bit checks can tell the rows apart
+// (tests/cpu/test_dispatch.cu checks the choice itself).
 TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -242,6 +243,14 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   full.q_lens.clear();  // every query sequence full: the rule by padded rows applies
   check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
   check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
+  // A short call: 150 queries (one tile of 192 rows, whose box reaches past the tensor, or two of
+  // 128), and 128, where 128-row tiles pad no more rows.
+  full.max_q_len = 150;
+  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
+  check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
+  full.max_q_len = 128;
+  check_dispatched_bits(full, &detail::launch_sm90_fwd_traits<General>,
+                        split_workspace_bytes<LongRow>());
   // And the result itself, against the fp64 reference, through the dispatcher.
   ProblemSpec s;
   s.dtype = DType::kBF16;
@@ -258,15 +267,16 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 
 // The D = 64 rows: from a max_q_len of 3072 on (with or without a causal mask) the dispatcher
 // takes 192 x 128 x 3, below it the general row's 256 x 64 x 4 (four consumer warpgroups), except
-// for a non-causal call of full query sequences (no q_lens) from 896 on where 192-row tiles pad
+// for a non-causal call of full query sequences (no q_lens) from 321 on where 192-row tiles pad
 // max_q_len to fewer rows: forward() gives the same bits as the shape launched directly, with the
 // same workspace. (Which row it picks is checked on the host, tests/cpu/test_dispatch.cu: without
 // a split the two shapes give the same bits, since their P V steps visit the keys in the same
 // order and each score takes the same form of the sigmoid.) The call of full sequences (one of
 // 1920 queries: 10 tiles of 192 rows or 8 of 256; 700 keys, which only the 64-key tiles can split,
 // so that on an H200 one shape adds each row's key ranges in pieces and the other does not) also
-// against fp64, and with q_lens on the general row. Then the fast sigmoid's 192 x 128 x 3 kernel,
-// the only D = 64 kernel that takes turns, against fp64 through the dispatcher.
+// against fp64, and with q_lens on the general row; one of 340 queries the same way, and one of 320
+// on the general row. Then the fast sigmoid's 192 x 128 x 3 kernel, the only D = 64 kernel that
+// takes turns, against fp64 through the dispatcher.
 TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_64 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -295,6 +305,12 @@ TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
   full.q_lens.clear();  // every query sequence full: the rule by padded rows applies
   check_dispatched_bits(full, long_row, split_bytes);
   check_shape(&dispatched, split_bytes, full);
+  // Short calls: 340 queries (two tiles of 192 rows or of 256), and 320, below the rule's start.
+  full.max_q_len = 340;
+  check_dispatched_bits(full, long_row, split_bytes);
+  check_shape(&dispatched, split_bytes, full);
+  full.max_q_len = 320;
+  check_dispatched_bits(full, general, split_bytes);
 
   for (Causal causal : {Causal::kNone, Causal::kTopLeft}) {
     ProblemSpec s = padded_call(64, 3072, causal);
