@@ -99,7 +99,7 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     // 900). Not below: at 320 and 192 the 128-key tiles pad the keys to more than the 64-key
     // ones (320: 384 against 320) and 192-row tiles lost 6-23%; in (320, 384] both pad the keys
     // to 384. D = 128 from 129, every length where they pad fewer (its 64-key tiles never pad
-    // more keys): +3.5 to +20% at 150, 160, 192, 540, 560, 576, 930, 960, 1300, 1344, 1728 and
+    // more keys): +3.5 to +19.5% at 150, 160, 192, 540, 560, 576, 930, 960, 1300, 1344, 1728 and
     // 2880. Not under a causal mask, where at D = 64 the 64-key tiles cut the diagonal finer
     // (dense: -1% at 1152 and -8% at 2688 against +8-16% at 896, 1344, 1920 and 2112; D = 128
     // causal dense: -6 to +9%, not taken), nor for padded batches, whose lengths the dispatcher
