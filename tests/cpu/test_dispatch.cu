@@ -225,7 +225,7 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
   CHECK(any);
   // The Hopper forward's rows for long calls: 192-row tiles at D = 64 from 321 where they pad
   // fewer rows than 256-row ones, at D = 128 from 129 where they pad fewer than 128-row ones; a
-  // tie stays on the general row (docs/tuning.md has the measurements behind each length).
+  // tie stays on the general row (docs/tuning.md has the measurements behind the thresholds).
   struct Expect {
     int head_dim;
     int len;

@@ -216,8 +216,9 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 // q_lens on the general row, and one of 128 on the general row. With the workspace the split tail
 // spreads a tail over every SM, and only the 64-key tiles can take it here (700 keys: 11 key
 // tiles, more than kSplitCostUnits; 6 of 128, not more), so on an H200 one shape adds each row's
-// key ranges in pieces and the other does not, and the bit checks can tell the rows apart
-// (tests/cpu/test_dispatch.cu checks the choice itself).
+// key ranges in pieces and the other does not, and the bit checks can tell the rows apart where
+// the pieces' order of fp32 sums changes a rounded output (likely among the 1344-query call's
+// outputs, not sure among the short calls' few: tests/cpu/test_dispatch.cu checks the choice).
 TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -274,9 +275,11 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 // order and each score takes the same form of the sigmoid.) The call of full sequences (one of
 // 1920 queries: 10 tiles of 192 rows or 8 of 256; 700 keys, which only the 64-key tiles can split,
 // so that on an H200 one shape adds each row's key ranges in pieces and the other does not) also
-// against fp64, and with q_lens on the general row; one of 340 queries the same way, and one of 320
-// on the general row. Then the fast sigmoid's 192 x 128 x 3 kernel, the only D = 64 kernel that
-// takes turns, against fp64 through the dispatcher.
+// against fp64, and with q_lens on the general row; one of 340 queries against the long row's bits
+// and fp64, and one of 320 against the general row's bits (with fewer outputs, the split's order
+// may change none of them, so these bits need not tell the rows apart). Then the fast sigmoid's
+// 192 x 128 x 3 kernel, the only D = 64 kernel that takes turns, against fp64 through the
+// dispatcher.
 TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_64 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {

@@ -96,14 +96,15 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     // query sequences (no q_lens) where their 192-row tiles pad max_q_len to fewer rows than the
     // general row's tiles (sessions 30-31, bench/tune, dense): D = 64 from 321, +0.5 to +16.5% at
     // 340, 352, 384, 520, 544, 576, 800, 832, 864, 896, 1152, 1344, 1920, 2112 and 2688 (-1% at
-    // 900). Not below: at 320 and 192 the 128-key tiles pad the keys to more than the 64-key
-    // ones (320: 384 against 320) and 192-row tiles lost 6-23%; in (320, 384] both pad the keys
-    // to 384. D = 128 from 129, every length where they pad fewer (its 64-key tiles never pad
-    // more keys): +3.5 to +19.5% at 150, 160, 192, 540, 560, 576, 930, 960, 1300, 1344, 1728 and
-    // 2880. Not under a causal mask, where at D = 64 the 64-key tiles cut the diagonal finer
-    // (dense: -1% at 1152 and -8% at 2688 against +8-16% at 896, 1344, 1920 and 2112; D = 128
-    // causal dense: -6 to +9%, not taken), nor for padded batches, whose lengths the dispatcher
-    // does not know (at D = 64 the 256-row tiles ran up to 3% faster at 1152-1920 there).
+    // 900). Its 128-key tiles can pad the keys more than the general row's 64-key ones: above 320
+    // the rows it saves outweighed that where measured (520, 544, 800, 832, 900: +12 to -1%), at
+    // 192 and 320 not (-22.5 and -8.5%). D = 128 from 129, every length where they pad fewer (its
+    // 64-key tiles never pad more keys): +3.5 to +19.5% at 150, 160, 192, 540, 560, 576, 930, 960,
+    // 1300, 1344, 1728 and 2880. Not under a causal mask, where at D = 64 the 64-key tiles cut the
+    // diagonal finer (dense: -1% at 1152 and -8% at 2688 against +8-16% at 896, 1344, 1920 and
+    // 2112; D = 128 causal dense: -6 to +8%, not taken), nor for padded batches, whose lengths the
+    // dispatcher does not know (at D = 64 the 256-row tiles ran up to 3% faster at 1152-1920
+    // there).
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}, 3072, 3072, 321},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}, 3072, 3072, 321},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {256, 64, 20, 4}},
