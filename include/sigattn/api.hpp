@@ -117,9 +117,10 @@ struct FwdParams {
 
   /// int32[batch] device arrays of real lengths, or null for "every sequence is full". The
   /// kernels clamp each value to [0, max_len], so a bad length can never cause an out-of-bounds
-  /// access (it can only give a wrong answer for that sequence). With q_lens null a non-causal
-  /// Hopper forward may run a shape whose query tiles pad max_q_len to fewer rows (docs/design.md,
-  /// Dispatch), so null and an array of full lengths can differ in the last bits of O.
+  /// access (it can only give a wrong answer for that sequence). At D = 64, with q_lens null a
+  /// non-causal Hopper forward may run a shape whose query tiles pad max_q_len to fewer rows
+  /// (docs/design.md, Dispatch), so null and an array of full lengths can differ in the last bits
+  /// of O (at D = 128 that shape runs either way).
   const int32_t* q_lens = nullptr;
   const int32_t* kv_lens = nullptr;
 

@@ -41,7 +41,8 @@ int choose_row(Direction dir, int head_dim, DType dtype, int max_q_len, bool cau
   CHECK(c.head_dim == head_dim);
   CHECK(c.dtype == dtype);
   CHECK((sigattn::min_max_q_len_of(c, causal) <= max_q_len ||
-         (full && !causal && c.full_rows_from > 0 && c.full_rows_from <= max_q_len)));
+         ((full || c.rows_rule_padded_too) && !causal && c.full_rows_from > 0 &&
+          c.full_rows_from <= max_q_len)));
   return row;
 }
 
@@ -164,8 +165,8 @@ TEST_CASE("dispatch: a row for long calls takes them from its thresholds on, and
 
 // A non-causal call of full query sequences (no q_lens) goes to a row with full_rows_from below
 // that row's threshold, from full_rows_from on, where the row's query tile pads max_q_len to fewer
-// rows than the general row's; a tie, a causal mask or q_lens (a padded batch, whose lengths the
-// dispatcher does not know) leave the thresholds alone to decide.
+// rows than the general row's; a call with q_lens (a padded batch) too when the row has
+// rows_rule_padded_too. A tie or a causal mask leave the thresholds alone to decide.
 TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[dispatch]") {
   using sigattn::detail::padded_query_rows;
   bool any = false;
@@ -183,27 +184,45 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
           select_config(c.direction, c.head_dim, c.dtype, len, causal, c.path, cc, &row, full);
       return r.status == Status::kSuccess ? row : -1;
     };
+    // The row by the thresholds alone (the first that matches and runs), an oracle apart from
+    // find_config's.
+    auto first_match = [&](int len) {
+      for (size_t j = 0; j < sigattn::kNumKernelConfigs; ++j) {
+        sigattn::detail::ConfigQuery const q{c.direction, c.head_dim, c.dtype, len, false, c.path};
+        auto const& row = kKernelConfigs[j];
+        if (sigattn::detail::matches(row, q) && sigattn::runs_on(row, cc))
+          return static_cast<int>(j);
+      }
+      return -1;
+    };
     int taken = 0;
+    int taken_padded = 0;
     int wrong = 0;
     int first_wrong = 0;
     for (int len = 1; len < from + 256; ++len) {
-      int const padded = row_of(len, false, false);  // the row for a padded batch
-      int const padded_tile = padded >= 0 ? kKernelConfigs[padded].tile.tile_q : 0;
-      bool const takes = padded >= 0 && (len >= from || (len >= c.full_rows_from &&
-                                                         padded_query_rows(len, c.tile.tile_q) <
-                                                             padded_query_rows(len, padded_tile)));
+      int const first = first_match(len);
+      bool const pads_fewer =
+          first >= 0 && len >= c.full_rows_from &&
+          padded_query_rows(len, c.tile.tile_q) <
+              padded_query_rows(len, kKernelConfigs[first].tile.tile_q);
+      // Below the threshold the first match is a general row, and the rule may take its call.
+      bool const general = first >= 0 && !sigattn::serves_some_calls_only(kKernelConfigs[first]);
+      int const full_expected = len < from && pads_fewer ? static_cast<int>(i) : first;
+      int const padded_expected =
+          len < from && pads_fewer && c.rows_rule_padded_too ? static_cast<int>(i) : first;
       int const full = row_of(len, false, true);
-      // (A padded batch below the threshold goes to a general row: the rule is not for it.)
-      bool const general = padded >= 0 && !sigattn::serves_some_calls_only(kKernelConfigs[padded]);
-      bool const right = padded >= 0 && (len >= from || general) &&
-                         full == (takes ? static_cast<int>(i) : padded) &&
+      int const padded = row_of(len, false, false);
+      bool const right = first >= 0 && (len >= from || general) && full == full_expected &&
+                         padded == padded_expected &&
                          row_of(len, true, true) == row_of(len, true, false);
       if (!right && wrong++ == 0) first_wrong = len;
       taken += len < from && full == static_cast<int>(i);
+      taken_padded += len < from && padded == static_cast<int>(i);
     }
     INFO("row " << i << ": D = " << c.head_dim << ", first wrong max_q_len " << first_wrong);
     CHECK(wrong == 0);
     CHECK(taken > 0);  // the rule takes some calls below the threshold
+    CHECK((taken_padded > 0) == c.rows_rule_padded_too);
   }
   // No backward row has full_rows_from: a backward call takes the same row with q_lens or without.
   for (int d : {64, 128}) {
@@ -224,8 +243,9 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
   if (!kHopperBuilt) return;
   CHECK(any);
   // The Hopper forward's rows for long calls: 192-row tiles at D = 64 from 321 where they pad
-  // fewer rows than 256-row ones, at D = 128 from 129 where they pad fewer than 128-row ones; a
-  // tie stays on the general row (docs/tuning.md has the measurements behind the thresholds).
+  // fewer rows than 256-row ones (full sequences only), at D = 128 from 129 where they pad fewer
+  // than 128-row ones (padded batches too); a tie stays on the general row (docs/tuning.md has the
+  // measurements behind the thresholds).
   struct Expect {
     int head_dim;
     int len;
@@ -259,7 +279,8 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
     int const from = e.head_dim == 64 ? 3072 : 12288;
     int const general = e.head_dim == 64 ? 256 : 128;
     CHECK(tile_q(false, true) == e.tile_q);
-    CHECK(tile_q(false, false) == (e.len >= from ? 192 : general));
+    // (A padded batch: at D = 128 the same rule, at D = 64 the threshold.)
+    CHECK(tile_q(false, false) == (e.head_dim == 128 ? e.tile_q : e.len >= from ? 192 : general));
     if (e.head_dim == 64) CHECK(tile_q(true, true) == (e.len >= from ? 192 : general));
     if (e.head_dim == 128) CHECK(tile_q(true, true) == general);  // (16384 with a causal mask)
   }

@@ -210,15 +210,16 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 // 192 x 64 x 3 row: forward() gives the same bits as that shape launched directly (with the same
 // workspace, so the same split), and a shorter causal one the same bits as the general row's
 // 128 x 128 x 2. Long padded sequences with short real lengths, so that the references stay cheap.
-// Below 12288 a non-causal call of full query sequences (no q_lens) goes to 192 x 64 x 3 too from
-// 129 on where its tiles pad max_q_len to fewer rows: one sequence of 1344 queries (7 tiles of 192
-// rows or 11 of 128), and one of 150, against the shape's bits and against fp64, the first with
-// q_lens on the general row, and one of 128 on the general row. With the workspace the split tail
-// spreads a tail over every SM, and only the 64-key tiles can take it here (700 keys: 11 key
-// tiles, more than kSplitCostUnits; 6 of 128, not more), so on an H200 one shape adds each row's
-// key ranges in pieces and the other does not, and the bit checks can tell the rows apart where
-// the pieces' order of fp32 sums changes a rounded output (likely among the 1344-query call's
-// outputs, not sure among the short calls' few: tests/cpu/test_dispatch.cu checks the choice).
+// Below 12288 a non-causal call goes to 192 x 64 x 3 too from 129 on where its tiles pad max_q_len
+// to fewer rows, with q_lens or without: one sequence of 1344 queries (7 tiles of 192 rows or 11
+// of 128) with and without q_lens, one of 1000 real queries padded to 1344, and one of 150, against
+// the shape's bits and against fp64, and one of 128 on the general row. With the workspace the
+// split tail spreads a tail over every SM, and only the 64-key tiles can take it here (700 keys:
+// 11 key tiles, more than kSplitCostUnits; 6 of 128, not more), so on an H200 one shape adds each
+// row's key ranges in pieces and the other does not, and the bit checks can tell the rows apart
+// where the pieces' order of fp32 sums changes a rounded output (likely among the 1344-query
+// call's outputs, not sure among the short calls' few: tests/cpu/test_dispatch.cu checks the
+// choice).
 TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -238,10 +239,12 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   ProblemSpec full = padded_call(128, 1344, Causal::kNone);
   full.batch = full.num_heads = full.num_kv_heads = 1;
   full.kv_lens = {700};
-  full.q_lens = {1344};
-  check_dispatched_bits(full, &detail::launch_sm90_fwd_traits<General>,
-                        split_workspace_bytes<LongRow>());
-  full.q_lens.clear();  // every query sequence full: the rule by padded rows applies
+  full.q_lens = {1344};  // at D = 128 the rule by padded rows takes padded batches too
+  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
+  full.q_lens = {1000};
+  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
+  check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
+  full.q_lens.clear();  // every query sequence full
   check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
   check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
   // A short call: 150 queries (one tile of 192 rows, whose box reaches past the tensor, or two of

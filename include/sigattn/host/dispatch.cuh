@@ -1,8 +1,9 @@
 // Runtime values -> registry row -> compile-time kernel. A row is chosen from kKernelConfigs by
 // direction, head dim, dtype, max_q_len, causal mask, requested path and the device's compute
 // capability (the first row that matches, so a row for some calls only, long ones for example,
-// comes before its general row; for a non-causal call of full query sequences a row with
-// full_rows_from may take the call from the general row, by the rows its tile pads); the launcher
+// comes before its general row; for a non-causal call of full query sequences, or any non-causal
+// call for a row with rows_rule_padded_too, a row with full_rows_from may take the call from the
+// general row, by the rows its tile pads); the launcher
 // of that row is then instantiated with the row's constants. Nothing falls through to a "nearest"
 // config: an unmatched request returns kErrorNotSupported (or kErrorArchMismatch when a row exists
 // but the device is too old for it).
@@ -51,8 +52,9 @@ constexpr bool matches(KernelConfig const& c, ConfigQuery const& q) {
 
 /// Index of the first row matching `q` that runs on `cc`, or -1; `exists` reports whether any row
 /// matches `q` regardless of the device. When that is a general row and `q` is a non-causal call
-/// of full query sequences, a row of the same key with `full_rows_from` at or below max_q_len whose
-/// query tile pads max_q_len to fewer rows takes the call instead (the first such row).
+/// of full query sequences (or any non-causal call, for a row with `rows_rule_padded_too`), a row
+/// of the same key with `full_rows_from` at or below max_q_len whose query tile pads max_q_len to
+/// fewer rows takes the call instead (the first such row).
 inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
   int found = -1;
   *exists = false;
@@ -61,14 +63,14 @@ inline int find_config(ConfigQuery const& q, int cc, bool* exists) {
     *exists = true;
     if (found < 0 && runs_on(kKernelConfigs[i], cc)) found = static_cast<int>(i);
   }
-  if (found < 0 || !q.full_queries || q.causal || serves_some_calls_only(kKernelConfigs[found]))
-    return found;
+  if (found < 0 || q.causal || serves_some_calls_only(kKernelConfigs[found])) return found;
   int64_t const general_rows =
       padded_query_rows(q.max_q_len, kKernelConfigs[found].tile.tile_q);
   for (size_t i = 0; i < kNumKernelConfigs; ++i) {
     KernelConfig const& c = kKernelConfigs[i];
-    if (c.full_rows_from > 0 && q.max_q_len >= c.full_rows_from && same_key(c, q) &&
-        runs_on(c, cc) && padded_query_rows(q.max_q_len, c.tile.tile_q) < general_rows)
+    if (c.full_rows_from > 0 && q.max_q_len >= c.full_rows_from &&
+        (q.full_queries || c.rows_rule_padded_too) && same_key(c, q) && runs_on(c, cc) &&
+        padded_query_rows(q.max_q_len, c.tile.tile_q) < general_rows)
       return static_cast<int>(i);
   }
   return found;

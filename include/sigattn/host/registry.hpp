@@ -57,7 +57,8 @@ struct TileConfig {
 /// `full_rows_from` also serves, below its threshold, the non-causal calls of full query sequences
 /// (no q_lens) whose max_q_len is at least that, when its query tile pads max_q_len to fewer rows
 /// than the general row's tile does (detail::find_config): there every sequence is max_q_len long,
-/// so the rows the tile pads are the work it wastes.
+/// so the rows the tile pads are the work it wastes. With `rows_rule_padded_too` the same rule
+/// takes the non-causal calls that pass q_lens (padded batches) as well.
 struct KernelConfig {
   Direction direction;
   Path path;
@@ -68,6 +69,7 @@ struct KernelConfig {
   int32_t min_max_q_len = 0;
   int32_t min_max_q_len_causal = 0;
   int32_t full_rows_from = 0;
+  bool rows_rule_padded_too = false;
 };
 
 /// The smallest max_q_len the row serves, for a call with or without a causal mask.
@@ -100,19 +102,21 @@ inline constexpr KernelConfig kKernelConfigs[] = {
     // the rows it saves outweighed that where measured (520, 544, 800, 832, 900: +12 to -1%), at
     // 192 and 320 not (-22.5 and -8.5%). D = 128 from 129, every length where they pad fewer (its
     // 64-key tiles never pad more keys): +3.5 to +19.5% at 150, 160, 192, 540, 560, 576, 930, 960,
-    // 1300, 1344, 1728 and 2880. Not under a causal mask, where at D = 64 the 64-key tiles cut the
-    // diagonal finer (dense: -1% at 1152 and -8% at 2688 against +8-16% at 896, 1344, 1920 and
-    // 2112; D = 128 causal dense: -6 to +8%, not taken), nor for padded batches, whose lengths the
-    // dispatcher does not know (at D = 64 the 256-row tiles ran up to 3% faster at 1152-1920
-    // there).
+    // 1300, 1344, 1728 and 2880. At D = 128 also for padded batches (q_lens given) at those
+    // max_q_len: on the uniform rows (lengths in [S/4, S]) 0 to +14% at 150, 160, 192, 540, 560,
+    // 576, 930, 960, 1300, 1344, 1728 and 2880, none slower. Not for padded batches at D = 64,
+    // where the 256-row tiles ran up to 11% faster on the uniform rows at 340-864 and 3% at
+    // 1152-1920. Not under a causal mask, where at D = 64 the 64-key tiles cut the diagonal finer
+    // (dense: -1% at 1152 and -8% at 2688 against +8-16% at 896, 1344, 1920 and 2112; D = 128
+    // causal dense: -6 to +8%, not taken).
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {192, 128, 16, 3}, 3072, 3072, 321},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {192, 128, 16, 3}, 3072, 3072, 321},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kBF16, {256, 64, 20, 4}},
     {Direction::kForward, Path::kHopper, 90, 64, DType::kFP16, {256, 64, 20, 4}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {192, 64, 16, 3}, 12288, 16384,
-     129},
+     129, true},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {192, 64, 16, 3}, 12288, 16384,
-     129},
+     129, true},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kBF16, {128, 128, 12, 2}},
     {Direction::kForward, Path::kHopper, 90, 128, DType::kFP16, {128, 128, 12, 2}},
     // Portable forward (sm_80+): 4 warps x 32 query rows, 64-key tiles, double-buffered K/V.
