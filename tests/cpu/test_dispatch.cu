@@ -177,6 +177,8 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
     int const cc = c.min_cc;
     int const from = sigattn::min_max_q_len_of(c, false);
     REQUIRE(c.full_rows_from < from);
+    // Which rows take padded batches too (docs/tuning.md): the D = 128 ones, not the D = 64 ones.
+    CHECK(c.rows_rule_padded_too == (c.head_dim == 128));
     // (Every max_q_len up to past the threshold: the mismatches are counted, not each checked.)
     auto row_of = [&](int len, bool causal, bool full) {
       int row = -1;
@@ -186,9 +188,9 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
     };
     // The row by the thresholds alone (the first that matches and runs), an oracle apart from
     // find_config's.
-    auto first_match = [&](int len) {
+    auto first_match = [&](int len, bool causal) {
       for (size_t j = 0; j < sigattn::kNumKernelConfigs; ++j) {
-        sigattn::detail::ConfigQuery const q{c.direction, c.head_dim, c.dtype, len, false, c.path};
+        sigattn::detail::ConfigQuery const q{c.direction, c.head_dim, c.dtype, len, causal, c.path};
         auto const& row = kKernelConfigs[j];
         if (sigattn::detail::matches(row, q) && sigattn::runs_on(row, cc))
           return static_cast<int>(j);
@@ -200,7 +202,8 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
     int wrong = 0;
     int first_wrong = 0;
     for (int len = 1; len < from + 256; ++len) {
-      int const first = first_match(len);
+      int const first = first_match(len, false);
+      int const first_causal = first_match(len, true);  // (no rule under a causal mask)
       bool const pads_fewer =
           first >= 0 && len >= c.full_rows_from &&
           padded_query_rows(len, c.tile.tile_q) <
@@ -214,7 +217,8 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
       int const padded = row_of(len, false, false);
       bool const right = first >= 0 && (len >= from || general) && full == full_expected &&
                          padded == padded_expected &&
-                         row_of(len, true, true) == row_of(len, true, false);
+                         row_of(len, true, true) == first_causal &&
+                         row_of(len, true, false) == first_causal;
       if (!right && wrong++ == 0) first_wrong = len;
       taken += len < from && full == static_cast<int>(i);
       taken_padded += len < from && padded == static_cast<int>(i);
