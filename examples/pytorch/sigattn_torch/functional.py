@@ -60,8 +60,9 @@ def sigmoid_attention(
         q_lens, kv_lens: ``[B]`` integer tensors of real lengths (padding is trailing: tokens
             ``[0, len)`` are real), or None for "every sequence is full". Converted to int32 on
             q's device. For self-attention pass the same tensor twice. When every sequence is
-            full, pass None rather than a tensor of full lengths: a non-causal call without
-            q_lens may then run a tile shape that pads S less (the library's dispatcher).
+            full, pass None rather than a tensor of full lengths: at D=64 a non-causal call
+            without q_lens may then run a tile shape that pads S less (the library's
+            dispatcher; at D=128 it does so with q_lens too).
         causal: False; True or ``"top_left"`` (key j <= query i); ``"bottom_right"``
             (j <= i + kv_len - q_len, for cross-attention and decoding).
         scale: factor on ``Q K^T``; default ``1 / sqrt(D)``.
