@@ -4,9 +4,8 @@
 // comes before its general row; for a non-causal call of full query sequences, or any non-causal
 // call for a row with rows_rule_padded_too, a row with full_rows_from may take the call from the
 // general row, by the rows its tile pads); the launcher of that row is then instantiated with the
-// row's constants. Nothing falls through to a "nearest"
-// config: an unmatched request returns kErrorNotSupported (or kErrorArchMismatch when a row exists
-// but the device is too old for it).
+// row's constants. Nothing falls through to a "nearest" config: an unmatched request returns
+// kErrorNotSupported (or kErrorArchMismatch when a row exists but the device is too old for it).
 #pragma once
 
 #include <cstddef>
