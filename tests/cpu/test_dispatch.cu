@@ -288,10 +288,7 @@ TEST_CASE("dispatch: full sequences take the row whose tile pads fewer rows", "[
       {128, 12287, 128}, {128, 12288, 192},
   };
   for (Expect const& e : expected) {
-    if (!((e.head_dim == 64 && SIGATTN_ENABLE_HDIM_64) ||
-          (e.head_dim == 128 && SIGATTN_ENABLE_HDIM_128)) ||
-        !SIGATTN_ENABLE_BF16)
-      continue;
+    if (!built(e.head_dim, DType::kBF16)) continue;
     INFO("D = " << e.head_dim << ", max_q_len " << e.len);
     Status status = Status::kSuccess;
     auto tile_q = [&](bool causal, bool full) {

@@ -231,8 +231,8 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   using General = FwdTraits<128, __nv_bfloat16, 128, 128, 2>;
   static_assert(has_forward_row(128, 128, 128, 2, 0), "the registry's general D = 128 row");
   Launch const long_row = &detail::launch_sm90_fwd_traits<LongRow>;
-  check_dispatched_bits(padded_call(128, 12288, Causal::kNone), long_row,
-                        split_workspace_bytes<LongRow>());
+  size_t const split_bytes = split_workspace_bytes<LongRow>();
+  check_dispatched_bits(padded_call(128, 12288, Causal::kNone), long_row, split_bytes);
   check_dispatched_bits(padded_call(128, 16384, Causal::kTopLeft), long_row, 0);
   check_dispatched_bits(padded_call(128, 12288, Causal::kTopLeft),
                         &detail::launch_sm90_fwd_traits<General>, 0);
@@ -240,21 +240,20 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   full.batch = full.num_heads = full.num_kv_heads = 1;
   full.kv_lens = {700};
   full.q_lens = {1344};  // at D = 128 the rule by padded rows takes padded batches too
-  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
+  check_dispatched_bits(full, long_row, split_bytes);
   full.q_lens = {1000};
-  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
-  check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
+  check_dispatched_bits(full, long_row, split_bytes);
+  check_shape(&dispatched, split_bytes, full);
   full.q_lens.clear();  // every query sequence full
-  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
-  check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
+  check_dispatched_bits(full, long_row, split_bytes);
+  check_shape(&dispatched, split_bytes, full);
   // A short call: 150 queries (one tile of 192 rows, whose box reaches past the tensor, or two of
   // 128), and 128, where 128-row tiles pad no more rows.
   full.max_q_len = 150;
-  check_dispatched_bits(full, long_row, split_workspace_bytes<LongRow>());
-  check_shape(&dispatched, split_workspace_bytes<LongRow>(), full);
+  check_dispatched_bits(full, long_row, split_bytes);
+  check_shape(&dispatched, split_bytes, full);
   full.max_q_len = 128;
-  check_dispatched_bits(full, &detail::launch_sm90_fwd_traits<General>,
-                        split_workspace_bytes<LongRow>());
+  check_dispatched_bits(full, &detail::launch_sm90_fwd_traits<General>, split_bytes);
   // And the result itself, against the fp64 reference, through the dispatcher.
   ProblemSpec s;
   s.dtype = DType::kBF16;
@@ -263,7 +262,7 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   s.num_heads = s.num_kv_heads = 1;
   s.max_q_len = s.max_kv_len = 12288;
   s.q_lens = s.kv_lens = {640, 77};
-  check_shape(&dispatched, split_workspace_bytes<LongRow>(), s);
+  check_shape(&dispatched, split_bytes, s);
 #else
   WARN("built without the bf16 D = 128 Hopper rows: not checked");
 #endif
