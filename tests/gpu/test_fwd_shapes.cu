@@ -95,14 +95,22 @@ ProblemSpec padded_call(int head_dim, int max_len, Causal causal) {
 }
 
 /// forward() through the dispatcher gives the same bits as the shape `direct` launched with the
-/// same workspace, whose size workspace_bytes() must give as `expected_bytes`.
-void check_dispatched_bits(ProblemSpec const& s, Launch direct, size_t expected_bytes) {
+/// same workspace, whose size workspace_bytes() must give as `expected_bytes`. Where `other` (the
+/// row the dispatcher must not take) is given, that shape launched the same way must give
+/// different bits: the negative control that shows this call's bit check can tell the two rows
+/// apart. Pass it only for calls built so that exactly one of the two shapes splits its keys.
+void check_dispatched_bits(ProblemSpec const& s, Launch direct, size_t expected_bytes,
+                           Launch other = nullptr) {
   INFO(s.describe());
   DeviceProblem prob(s);
   size_t const bytes = workspace_bytes(prob.params());
   CHECK(bytes == expected_bytes);
   std::vector<float> const expected = run_shape(direct, bytes, prob);
   CHECK(same_bits(run_shape(&dispatched, bytes, prob), expected));
+  if (other != nullptr) {
+    INFO("negative control: the other row's bits");
+    CHECK_FALSE(same_bits(run_shape(other, bytes, prob), expected));
+  }
 }
 
 }  // namespace
@@ -217,9 +225,9 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
 // split tail spreads a tail over every SM, and only the 64-key tiles can take it here (700 keys:
 // 11 key tiles, more than kSplitCostUnits; 6 of 128, not more), so on an H200 one shape adds each
 // row's key ranges in pieces and the other does not, and the bit checks can tell the rows apart
-// where the pieces' order of fp32 sums changes a rounded output (likely among the 1344-query
-// call's outputs, not sure among the short calls' few: tests/cpu/test_dispatch.cu checks the
-// choice).
+// where the pieces' order of fp32 sums changes a rounded output. The 1344-query calls assert that
+// they do (the general row's bits must differ: a negative control); the short calls' few outputs
+// may not differ, so there tests/cpu/test_dispatch.cu's check of the choice is the one that counts.
 TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shapes]") {
 #if SIGATTN_ENABLE_SM90A && SIGATTN_ENABLE_HDIM_128 && SIGATTN_ENABLE_BF16
   if (current_device_cc() != 90) {
@@ -231,21 +239,21 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   using General = FwdTraits<128, __nv_bfloat16, 128, 128, 2>;
   static_assert(has_forward_row(128, 128, 128, 2, 0), "the registry's general D = 128 row");
   Launch const long_row = &detail::launch_sm90_fwd_traits<LongRow>;
+  Launch const general = &detail::launch_sm90_fwd_traits<General>;
   size_t const split_bytes = split_workspace_bytes<LongRow>();
   check_dispatched_bits(padded_call(128, 12288, Causal::kNone), long_row, split_bytes);
   check_dispatched_bits(padded_call(128, 16384, Causal::kTopLeft), long_row, 0);
-  check_dispatched_bits(padded_call(128, 12288, Causal::kTopLeft),
-                        &detail::launch_sm90_fwd_traits<General>, 0);
+  check_dispatched_bits(padded_call(128, 12288, Causal::kTopLeft), general, 0);
   ProblemSpec full = padded_call(128, 1344, Causal::kNone);
   full.batch = full.num_heads = full.num_kv_heads = 1;
   full.kv_lens = {700};
   full.q_lens = {1344};  // at D = 128 the rule by padded rows takes padded batches too
-  check_dispatched_bits(full, long_row, split_bytes);
+  check_dispatched_bits(full, long_row, split_bytes, general);
   full.q_lens = {1000};
-  check_dispatched_bits(full, long_row, split_bytes);
+  check_dispatched_bits(full, long_row, split_bytes, general);
   check_shape(&dispatched, split_bytes, full);
   full.q_lens.clear();  // every query sequence full
-  check_dispatched_bits(full, long_row, split_bytes);
+  check_dispatched_bits(full, long_row, split_bytes, general);
   check_shape(&dispatched, split_bytes, full);
   // A short call: 150 queries (one tile of 192 rows, whose box reaches past the tensor, or two of
   // 128), and 128, where 128-row tiles pad no more rows.
@@ -253,7 +261,7 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
   check_dispatched_bits(full, long_row, split_bytes);
   check_shape(&dispatched, split_bytes, full);
   full.max_q_len = 128;
-  check_dispatched_bits(full, &detail::launch_sm90_fwd_traits<General>, split_bytes);
+  check_dispatched_bits(full, general, split_bytes);
   // And the result itself, against the fp64 reference, through the dispatcher.
   ProblemSpec s;
   s.dtype = DType::kBF16;
@@ -276,8 +284,9 @@ TEST_CASE("forward: the dispatcher's row for long calls", "[forward][small][shap
 // a split the two shapes give the same bits, since their P V steps visit the keys in the same
 // order and each score takes the same form of the sigmoid.) The call of full sequences (one of
 // 1920 queries: 10 tiles of 192 rows or 8 of 256; 700 keys, which only the 64-key tiles can split,
-// so that on an H200 one shape adds each row's key ranges in pieces and the other does not) also
-// against fp64, and with q_lens on the general row; one of 340 queries against the long row's bits
+// so that on an H200 one shape adds each row's key ranges in pieces and the other does not, and
+// the other row's bits must differ: a negative control) also against fp64, and with q_lens on the
+// general row (with the same control); one of 340 queries against the long row's bits
 // and fp64, and one of 320 against the general row's bits (with fewer outputs, the split's order
 // may change none of them, so these bits need not tell the rows apart). Then the fast sigmoid's
 // 192 x 128 x 3 kernel, the only D = 64 kernel that takes turns, against fp64 through the
@@ -306,9 +315,9 @@ TEST_CASE("forward: the D = 64 rows by max_q_len", "[forward][small][shapes]") {
   full.batch = full.num_heads = full.num_kv_heads = 1;
   full.kv_lens = {700};
   full.q_lens = {1920};
-  check_dispatched_bits(full, general, split_bytes);
+  check_dispatched_bits(full, general, split_bytes, long_row);
   full.q_lens.clear();  // every query sequence full: the rule by padded rows applies
-  check_dispatched_bits(full, long_row, split_bytes);
+  check_dispatched_bits(full, long_row, split_bytes, general);
   check_shape(&dispatched, split_bytes, full);
   // Short calls: 340 queries (two tiles of 192 rows or of 256), and 320, below the rule's start.
   full.max_q_len = 340;
