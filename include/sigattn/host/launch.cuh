@@ -367,6 +367,18 @@ struct Sm80ConvertTag {};
 struct DqClearTag {};
 constexpr int kDqClearThreads = 256;
 
+/// Prepares the atomic mode's kernels around the key side (portable code, sm_80 and newer): the
+/// clearing of the fp32 dQ workspace and its conversion to `Element`.
+template <class Element>
+Result prepare_dq_clear_and_convert(int device) {
+  constexpr int kPortableCc = 80;
+  Result const r = prepare_kernel<DqClearTag>(kernel::dq_accum_clear_kernel<kDqClearThreads>,
+                                              device, 0, kPortableCc);
+  if (!r) return r;
+  return prepare_kernel<Sm80ConvertTag<Element>>(kernel::sm80_dq_convert_kernel<Element>, device,
+                                                 0, kPortableCc);
+}
+
 /// Prepares the kernels around the key side (portable code, sm_80 and newer): in atomic mode the
 /// clearing of the dQ workspace and its conversion, in deterministic mode the query-side dQ kernel
 /// of launch_bwd_query_side.
@@ -377,11 +389,7 @@ Result prepare_bwd_query_side(bool deterministic, int device) {
     return prepare_kernel<Sm80DqTag<DqTraits, Sigmoid>>(
         kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>, device,
         kernel::sm80::DqSmem<DqTraits>::kBytes, kPortableCc);
-  Result const r = prepare_kernel<DqClearTag>(kernel::dq_accum_clear_kernel<kDqClearThreads>,
-                                              device, 0, kPortableCc);
-  if (!r) return r;
-  return prepare_kernel<Sm80ConvertTag<Element>>(kernel::sm80_dq_convert_kernel<Element>, device,
-                                                 0, kPortableCc);
+  return prepare_dq_clear_and_convert<Element>(device);
 }
 
 /// Atomic mode: zeroes the real query rows of the fp32 dQ accumulator in the workspace (on
@@ -402,6 +410,18 @@ inline Result clear_dq_accum(kernel::BwdArgs const& args, cudaStream_t stream) {
       cudaLaunchKernelEx(&config, kernel::dq_accum_clear_kernel<kDqClearThreads>, args));
 }
 
+/// The atomic mode's conversion of the fp32 dQ accumulator to `Element` (padded rows as zeros),
+/// after the key side. `args` is the key side's, reused.
+template <class Element>
+Result launch_dq_convert(kernel::BwdArgs args, cudaStream_t stream) {
+  args.num_tiles = static_cast<int64_t>(dq_accum_bytes(args.p.fwd) / sizeof(float) / 8);
+  if (args.num_tiles == 0) return Result{};
+  int64_t const blocks = (args.num_tiles + 255) / 256;
+  cudaLaunchConfig_t config = launch_config(blocks, 256, 0, stream);
+  return launch_result(
+      cudaLaunchKernelEx(&config, kernel::sm80_dq_convert_kernel<Element>, args));
+}
+
 /// The query side of every backward, after its key-side kernel: the portable query-side dQ kernel
 /// (deterministic mode, `DqTraits` tiles) or the conversion of the fp32 dQ accumulator to
 /// `Element` (atomic mode). Both were prepared by the caller. `args` is the key side's, reused.
@@ -418,12 +438,7 @@ Result launch_bwd_query_side(kernel::BwdArgs args, bool deterministic, cudaStrea
     return launch_result(
         cudaLaunchKernelEx(&config, kernel::sm80_bwd_dq_kernel<DqTraits, Sigmoid>, args));
   }
-  args.num_tiles = static_cast<int64_t>(dq_accum_bytes(p) / sizeof(float) / 8);
-  if (args.num_tiles == 0) return Result{};
-  int64_t const blocks = (args.num_tiles + 255) / 256;
-  cudaLaunchConfig_t config = launch_config(blocks, 256, 0, stream);
-  return launch_result(
-      cudaLaunchKernelEx(&config, kernel::sm80_dq_convert_kernel<Element>, args));
+  return launch_dq_convert<Element>(args, stream);
 }
 
 /// The portable backward of one registry row. Atomic mode: zero the real rows of the fp32 dQ

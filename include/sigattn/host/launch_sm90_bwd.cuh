@@ -4,10 +4,9 @@
 // Atomic mode (the default): zero the real rows of the fp32 dQ workspace, run the Hopper
 // key-side kernel (dK, dV and the dQ sums, added to the workspace by TMA tensor reductions
 // through a fifth tensor map, kernel/sm90/bwd_mainloop.cuh), then the portable convert kernel.
-// Deterministic mode: the Hopper key-side kernel without dQ, then the portable query-side dQ
-// kernel (kernel/sm80/bwd_dq.cuh: every dQ element summed by one thread in a fixed order). A
-// Hopper query-side dQ kernel is a later step; until then the deterministic mode's dQ runs at the
-// portable kernel's speed.
+// Deterministic mode: the Hopper key-side kernel without dQ, then the Hopper query-side dQ
+// kernel (kernel/sm90/bwd_dq.cuh: a CTA per query tile walks the key tiles in order, so every dQ
+// element is summed in the same order on every run; no workspace, no atomics).
 #pragma once
 
 #include <climits>
@@ -22,6 +21,8 @@ namespace sigattn::detail {
 
 template <class Traits, class Sigmoid, bool ComputeDq, bool MayMask>
 struct Sm90BwdTag {};
+template <class Traits, class Sigmoid>
+struct Sm90DqTag {};
 
 /// Prepares and (unless `dry_run`) launches the Hopper backward of one registry row. Returns
 /// kErrorNotSupported (and launches nothing) for what its tensor maps cannot express, so that
@@ -34,8 +35,7 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
   using Traits =
       kernel::sm90::BwdTraits<c.head_dim, Element, c.tile.tile_q, c.tile.tile_kv, c.tile.stages>;
   static_assert(c.tile.warps * 32 == Traits::kThreads, "the row's warps count all warpgroups");
-  // The deterministic dQ kernel is the portable one (as in launch_sm80_bwd).
-  using DqTraits = kernel::sm80::FwdTraits<c.head_dim, Element, 64, 64, 4, 2>;
+  using DqTraits = kernel::sm90::BwdDqTraits<c.head_dim, Element>;
   FwdParams const& p = bp.fwd;
 
   auto run = [&](auto sigmoid_tag) -> Result {
@@ -60,14 +60,23 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
       return unmasked ? select(compute_dq, Unmasked{}) : select(compute_dq, std::true_type{});
     };
     Result r = bp.deterministic ? select_mask(std::false_type{}) : select_mask(std::true_type{});
-    if (r) r = prepare_bwd_query_side<DqTraits, Element, Sigmoid>(bp.deterministic, device);
+    auto const dq_kernel = kernel::sm90_bwd_dq_kernel<DqTraits, Sigmoid>;
+    if (r)
+      r = bp.deterministic ? prepare_kernel<Sm90DqTag<DqTraits, Sigmoid>>(
+                                 dq_kernel, device, DqTraits::kSmemBytes, c.min_cc)
+                           : prepare_dq_clear_and_convert<Element>(device);
     if (!r) return r;
 
     kernel::BwdArgs const args =
         make_bwd_args<Sigmoid>(bp, workspace, Traits::kTileQ, Traits::kTileKV);
-    // One CTA per key tile (its barriers are set up once): more tiles than a grid holds is
-    // refused (the automatic path then takes the portable kernels, which loop).
-    if (args.num_tiles > INT_MAX) return Result{Status::kErrorNotSupported, cudaSuccess};
+    // The deterministic dQ kernel's: one CTA per query tile of every (batch, head).
+    kernel::BwdArgs dq_args = args;
+    dq_args.num_tiles_q = (p.max_q_len + DqTraits::kTileQ - 1) / DqTraits::kTileQ;
+    dq_args.num_tiles = int64_t{dq_args.num_tiles_q} * p.batch * p.num_heads;
+    // One CTA per key tile and per query tile (their barriers are set up once): more tiles than a
+    // grid holds is refused (the automatic path then takes the portable kernels, which loop).
+    if (args.num_tiles > INT_MAX || (bp.deterministic && dq_args.num_tiles > INT_MAX))
+      return Result{Status::kErrorNotSupported, cudaSuccess};
 
     kernel::sm90::BwdTmaArgs tma{};
     bool const bf16 = p.dtype == DType::kBF16;
@@ -105,6 +114,23 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     } else {
       tma.dq_map = tma.q_map;
     }
+    // The deterministic dQ kernel's own maps: Q and dO in boxes of its query tile, K and V of its
+    // key tile (copies of Q's where there are no keys: it then loads nothing).
+    kernel::sm90::DqTmaArgs dq_tma{};
+    if (bp.deterministic && has_q) {
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_tensor_map(&dq_tma.q_map, bf16, p.q, p.batch, p.max_q_len,
+                                       p.num_heads, p.head_dim, p.q_stride.batch,
+                                       p.q_stride.token, p.q_stride.head, DqTraits::kTileQ);
+      if (e == CUDA_SUCCESS)
+        e = tile::make_bshd_tensor_map(&dq_tma.do_map, bf16, bp.dout, p.batch, p.max_q_len,
+                                       p.num_heads, p.head_dim, bp.dout_stride.batch,
+                                       bp.dout_stride.token, bp.dout_stride.head,
+                                       DqTraits::kTileQ);
+      if (has_kv && e == CUDA_SUCCESS)
+        e = make_kv_tensor_maps(&dq_tma.k_map, &dq_tma.v_map, p, bf16, DqTraits::kTileKV);
+      if (!has_kv) dq_tma.k_map = dq_tma.v_map = dq_tma.q_map;
+    }
     // The driver refuses a map it cannot express (a zero stride of a dimension longer than 1,
     // strides beyond 2^40 bytes, ...).
     if (e != CUDA_SUCCESS) return Result{Status::kErrorNotSupported, cudaSuccess};
@@ -118,7 +144,11 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
       cudaError_t const err = cudaLaunchKernelEx(&config, key_kernel, args, tma);
       if (err != cudaSuccess) return launch_result(err);
     }
-    return launch_bwd_query_side<DqTraits, Element, Sigmoid>(args, bp.deterministic, stream);
+    if (!bp.deterministic) return launch_dq_convert<Element>(args, stream);
+    if (dq_args.num_tiles == 0) return Result{};
+    cudaLaunchConfig_t config =
+        launch_config(dq_args.num_tiles, DqTraits::kThreads, DqTraits::kSmemBytes, stream);
+    return launch_result(cudaLaunchKernelEx(&config, dq_kernel, dq_args, dq_tma));
   };
   return p.sigmoid == SigmoidMode::kFast ? run(tile::SigmoidFast{}) : run(tile::SigmoidAccurate{});
 }

@@ -5,6 +5,7 @@
 #include "sigattn/kernel/seqlen.cuh"
 #include "sigattn/kernel/sm80/bwd_dkdv.cuh"
 #include "sigattn/kernel/sm80/bwd_dq.cuh"
+#include "sigattn/kernel/sm90/bwd_dq.cuh"
 #include "sigattn/kernel/sm90/bwd_mainloop.cuh"
 
 namespace sigattn::kernel {
@@ -46,6 +47,16 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // (The tile base is rounded up to 1024 bytes inside, as in the Hopper forward.)
   extern __shared__ __align__(128) char smem[];
   sm90::bwd_tile<Traits, Sigmoid, ComputeDq, MayMask>(args, tma, smem, blockIdx.x);
+}
+
+/// Hopper backward, query side (deterministic mode): one CTA per (query tile, batch, head), a
+/// producer and two consumer warpgroups (sm90::bwd_dq_tile_sm90).
+template <class Traits, class Sigmoid>
+__global__ void __launch_bounds__(Traits::kThreads, 1)
+    sm90_bwd_dq_kernel(__grid_constant__ BwdArgs const args,
+                       __grid_constant__ sm90::DqTmaArgs const tma) {
+  extern __shared__ __align__(128) char smem[];
+  sm90::bwd_dq_tile_sm90<Traits, Sigmoid>(args, tma, smem, blockIdx.x);
 }
 
 /// Atomic mode, before the key side: zeroes the real query rows (i < q_len) of the fp32 dQ

@@ -50,8 +50,8 @@
 // The workspace is internal (only the convert kernel reads it, and it writes zeros for those rows),
 // so that is harmless.
 // Without ComputeDq (the deterministic mode) the last product, the staging writes and the dQ warp
-// are left out; the launcher then runs the portable query-side dQ kernel, which sums every dQ
-// element in a fixed order.
+// are left out; the launcher then runs the Hopper query-side dQ kernel (bwd_dq.cuh), which sums
+// every dQ element in a fixed order.
 //
 // Padding and masks: a key tile past kv_len, or one that no query sees, only writes zeros. P and
 // dS are forced to exact 0 (by a select in the masked pass, or by clearing the 16-bit half in the
