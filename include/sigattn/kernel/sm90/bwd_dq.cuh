@@ -11,10 +11,11 @@
 //   dS(n) from S(n), dP(n);  issue dQ += dS(n) K(n);  issue S(n+1), dP(n+1);  wait for all three
 // so that the tensor cores run one warpgroup's products while the other computes its dS.
 //
-// Padding: key tiles past the rows' last visible key are never loaded; in the tile that crosses
-// kv_len the consumers zero K's and V's padded rows in shared memory (TMA zero-fills only outside
-// the tensor, and 0 * NaN is NaN in both dP = dO V^T and dS K); scores past a row's last visible
-// key give dS = 0 by a select. Query rows past q_len are computed with the rest of their tile
+// Padding: key tiles past the rows' last visible key are never loaded; scores past a row's last
+// visible key give dS = 0 by a select (every tile that crosses kv_len takes the masked pass), and
+// in that tile the consumers zero K's padded rows in shared memory, since TMA zero-fills only
+// outside the tensor and 0 * NaN is NaN in dS K. They zero V's padded rows as well, which the
+// select makes redundant (a NaN that they put into dP never reaches dS); left as tested. Query rows past q_len are computed with the rest of their tile
 // (each dQ row depends on its own dS row only) and written as zeros; a tile with no real row or
 // no visible key loads nothing and writes zeros.
 #pragma once
