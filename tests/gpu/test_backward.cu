@@ -144,6 +144,15 @@ TEST_CASE("backward: causal, GQA, layouts, bias modes", "[backward][small]") {
     s.causal = Causal::kBottomRight;
     check_against_fp64(s, bar(c));
 
+    // More queries than keys under a bottom-right mask, over three 128-row query tiles (the
+    // Hopper dQ kernel's tile): the first rows see no key, so whole query tiles have none, and
+    // key lengths that are whole 64-key tiles below max_kv_len (no boundary tile to zero).
+    s.max_q_len = 300;
+    s.max_kv_len = 260;
+    s.q_lens = {300, 260};
+    s.kv_lens = {128, 256};
+    check_against_fp64(s, bar(c));
+
     s.causal = Causal::kNone;
     s.max_q_len = s.max_kv_len = 150;
     s.q_lens = s.kv_lens = {150, 91};
