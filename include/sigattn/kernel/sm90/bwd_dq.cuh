@@ -15,9 +15,10 @@
 // visible key give dS = 0 by a select (every tile that crosses kv_len takes the masked pass), and
 // in that tile the consumers zero K's padded rows in shared memory, since TMA zero-fills only
 // outside the tensor and 0 * NaN is NaN in dS K. They zero V's padded rows as well, which the
-// select makes redundant (a NaN that they put into dP never reaches dS); left as tested. Query rows past q_len are computed with the rest of their tile
-// (each dQ row depends on its own dS row only) and written as zeros; a tile with no real row or
-// no visible key loads nothing and writes zeros.
+// select makes redundant (a NaN that they put into dP never reaches dS); left as tested. Query
+// rows past q_len are computed with the rest of their tile (each dQ row depends on its own dS
+// row only) and written as zeros; a tile with no real row or no visible key loads nothing and
+// writes zeros.
 #pragma once
 
 #include "sigattn/detail/numeric.cuh"
