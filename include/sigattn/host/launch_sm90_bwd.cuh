@@ -24,6 +24,20 @@ struct Sm90BwdTag {};
 template <class Traits, class Sigmoid>
 struct Sm90DqTag {};
 
+/// The tensor maps of Q and dO ([B, Sq, Hq, D] through their strides) in boxes of {64, tile_q},
+/// as make_kv_tensor_maps makes K's and V's.
+inline CUresult make_q_do_tensor_maps(CUtensorMap* q_map, CUtensorMap* do_map,
+                                      BwdParams const& bp, bool bf16, int tile_q) {
+  FwdParams const& p = bp.fwd;
+  CUresult const e = tile::make_bshd_tensor_map(q_map, bf16, p.q, p.batch, p.max_q_len,
+                                                p.num_heads, p.head_dim, p.q_stride.batch,
+                                                p.q_stride.token, p.q_stride.head, tile_q);
+  if (e != CUDA_SUCCESS) return e;
+  return tile::make_bshd_tensor_map(do_map, bf16, bp.dout, p.batch, p.max_q_len, p.num_heads,
+                                    p.head_dim, bp.dout_stride.batch, bp.dout_stride.token,
+                                    bp.dout_stride.head, tile_q);
+}
+
 /// Prepares and (unless `dry_run`) launches the Hopper backward of one registry row. Returns
 /// kErrorNotSupported (and launches nothing) for what its tensor maps cannot express, so that
 /// Path::kAuto falls back to the portable path.
@@ -86,15 +100,7 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     CUresult e = CUDA_SUCCESS;
     bool const has_q = p.max_q_len > 0 && p.num_heads > 0;
     bool const has_kv = p.max_kv_len > 0 && p.num_kv_heads > 0;
-    if (has_q) {
-      e = tile::make_bshd_tensor_map(&tma.q_map, bf16, p.q, p.batch, p.max_q_len, p.num_heads,
-                                     p.head_dim, p.q_stride.batch, p.q_stride.token,
-                                     p.q_stride.head, Traits::kTileQ);
-      if (e == CUDA_SUCCESS)
-        e = tile::make_bshd_tensor_map(&tma.do_map, bf16, bp.dout, p.batch, p.max_q_len,
-                                       p.num_heads, p.head_dim, bp.dout_stride.batch,
-                                       bp.dout_stride.token, bp.dout_stride.head, Traits::kTileQ);
-    }
+    if (has_q) e = make_q_do_tensor_maps(&tma.q_map, &tma.do_map, bp, bf16, Traits::kTileQ);
     if (has_kv && e == CUDA_SUCCESS)
       e = make_kv_tensor_maps(&tma.k_map, &tma.v_map, p, bf16, Traits::kTileKV);
     if (!has_q) tma.q_map = tma.do_map = tma.k_map;
@@ -119,14 +125,7 @@ Result launch_sm90_bwd(BwdParams const& bp, void* workspace, int device, cudaStr
     kernel::sm90::DqTmaArgs dq_tma{};
     if (bp.deterministic && has_q) {
       if (e == CUDA_SUCCESS)
-        e = tile::make_bshd_tensor_map(&dq_tma.q_map, bf16, p.q, p.batch, p.max_q_len,
-                                       p.num_heads, p.head_dim, p.q_stride.batch,
-                                       p.q_stride.token, p.q_stride.head, DqTraits::kTileQ);
-      if (e == CUDA_SUCCESS)
-        e = tile::make_bshd_tensor_map(&dq_tma.do_map, bf16, bp.dout, p.batch, p.max_q_len,
-                                       p.num_heads, p.head_dim, bp.dout_stride.batch,
-                                       bp.dout_stride.token, bp.dout_stride.head,
-                                       DqTraits::kTileQ);
+        e = make_q_do_tensor_maps(&dq_tma.q_map, &dq_tma.do_map, bp, bf16, DqTraits::kTileQ);
       if (has_kv && e == CUDA_SUCCESS)
         e = make_kv_tensor_maps(&dq_tma.k_map, &dq_tma.v_map, p, bf16, DqTraits::kTileKV);
       if (!has_kv) dq_tma.k_map = dq_tma.v_map = dq_tma.q_map;

@@ -24,7 +24,9 @@
 #include "sigattn/detail/numeric.cuh"
 #include "sigattn/kernel/bwd_args.cuh"
 #include "sigattn/kernel/seqlen.cuh"
+#include "sigattn/tile/load.cuh"
 #include "sigattn/tile/sigmoid.cuh"
+#include "sigattn/tile/store.cuh"
 #include "sigattn/tile/tma.cuh"
 #include "sigattn/tile/wgmma.cuh"
 
@@ -104,9 +106,9 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
 
   if (n_tiles == 0) {
     // No real row, or no key visible to any: dQ is zero. Nothing is loaded, no barrier is used.
-    for (int idx = threadIdx.x; idx < tile_rows * kChunksPerRow; idx += Traits::kThreads)
-      *reinterpret_cast<uint4*>(dq + (idx / kChunksPerRow) * bp.dq_stride.token +
-                                (idx % kChunksPerRow) * 8) = make_uint4(0, 0, 0, 0);
+    using RowLayout = tile::SwizzledTile<kTileQ, kHeadDim>;  // row/chunk arithmetic only
+    tile::store_zero_rows<RowLayout, Traits::kThreads>(dq, bp.dq_stride.token, tile_rows,
+                                                       static_cast<int>(threadIdx.x));
     return;
   }
 
