@@ -7,9 +7,12 @@
 //
 // Warpgroup 0 is the producer (one thread issues the TMA loads: Q and dO once, then K and V of
 // each key tile into a ring of kStages stages; after setmaxnreg.dec); warpgroups 1 and 2 are
-// consumers of 64 query rows each. A consumer's loop is
-//   dS(n) from S(n), dP(n);  issue dQ += dS(n) K(n);  issue S(n+1), dP(n+1);  wait for all three
-// so that the tensor cores run one warpgroup's products while the other computes its dS.
+// consumers of 64 query rows each, with two S / dP accumulator pairs. A consumer's step is
+//   issue S(n+1), dP(n+1) into the other pair;  dS(n) from S(n), dP(n) while they run;
+//   issue dQ += dS(n) K(n);  wait for all three
+// so that its own products of the next tile run during its dS, and the other warpgroup's fill
+// the rest. No group stays in flight across the loop's back edge (with one in flight there,
+// ptxas serialised every wgmma of the kernel: C7515).
 //
 // Padding: key tiles past the rows' last visible key are never loaded; scores past a row's last
 // visible key give dS = 0 by a select (every tile that crosses kv_len takes the masked pass), and
@@ -20,6 +23,8 @@
 // row only) and written as zeros; a tile with no real row or no visible key loads nothing and
 // writes zeros.
 #pragma once
+
+#include <type_traits>
 
 #include "sigattn/detail/numeric.cuh"
 #include "sigattn/kernel/bwd_args.cuh"
@@ -33,15 +38,15 @@
 namespace sigattn::kernel::sm90 {
 
 /// Shape of the deterministic dQ kernel: 128 query rows (two consumer warpgroups of 64), key
-/// tiles of 64 (the S and dP accumulators of a consumer thread take 32 registers each, dQ
-/// HeadDim / 2), K/V stages to fill the shared memory beside Q and dO.
+/// tiles of 64 (each of the two S and dP accumulator pairs takes 64 registers of a consumer
+/// thread, dQ HeadDim / 2), and 4 (D=128) or 5 (D=64) K/V stages.
 template <int HeadDim, class ElementT>
 struct BwdDqTraits {
   using Element = ElementT;
   static constexpr int kHeadDim = HeadDim;
   static constexpr int kTileQ = 128;
   static constexpr int kTileKV = 64;
-  static constexpr int kStages = HeadDim == 128 ? 3 : 4;
+  static constexpr int kStages = HeadDim == 128 ? 4 : 5;
   static constexpr int kConsumers = kTileQ / 64;
   static constexpr int kThreads = 128 * (1 + kConsumers);
   static constexpr int kConsumerThreads = 128 * kConsumers;
@@ -71,6 +76,15 @@ struct DqTmaArgs {
   CUtensorMap k_map;
   CUtensorMap v_map;
 };
+
+/// `a` when `First`, otherwise `b`.
+template <bool First, class T>
+SIGATTN_DEVICE T& pick_set(T& a, T& b) {
+  if constexpr (First)
+    return a;
+  else
+    return b;
+}
 
 /// One CTA: the query tile `tile_index` (query tiles from the last, then batch entries, then heads:
 /// under a causal mask the tiles with the most key tiles start first).
@@ -169,9 +183,11 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
   float const bias_t = len.kv_len > 0 ? read_bias(p, b, len.kv_len) * args.bias_mul : 0.0f;
   int const unmasked_end = len.key_end(row0);  // tiles below it need no mask
 
-  float acc_s[kSRegs];
-  float acc_dp[kSRegs];
+  // Two S / dP accumulator pairs: tile n + 1's products run while tile n's dS is computed.
+  float acc_s0[kSRegs], acc_dp0[kSRegs], acc_s1[kSRegs], acc_dp1[kSRegs];
   float acc_dq[kDqRegs];
+  using Set0 = std::integral_constant<int, 0>;
+  using Set1 = std::integral_constant<int, 1>;
   uint32_t ds_frag[kDsSteps][4];
   SIGATTN_PRAGMA_UNROLL
   for (int i = 0; i < kDqRegs; ++i) acc_dq[i] = 0.0f;
@@ -197,7 +213,9 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
     }
   };
   // S(n) = Q K(n)^T and dP(n) = dO V(n)^T for this warpgroup's 64 rows, one commit group.
-  auto issue_s_dp = [&](int n) {
+  auto issue_s_dp = [&](int n, auto set) {
+    auto& acc_s = pick_set<decltype(set)::value == 0>(acc_s0, acc_s1);
+    auto& acc_dp = pick_set<decltype(set)::value == 0>(acc_dp0, acc_dp1);
     int const s = n % kStages;
     uint32_t const k_units = smem_units + ((Traits::kStagesOffset + 2 * s * Traits::kKVBytes) >> 4);
     uint32_t const v_units = k_units + (Traits::kKVBytes >> 4);
@@ -219,7 +237,9 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
   // dS(n) = P (1 - P) dP * scale with P = sigmoid(S * scale + bias) in fp32, zero past each row's
   // last visible key, packed to 16 bits in ds_frag. (Two loops, as the forward's sigmoid: one
   // loop with the condition inside would carry the mask's select into every tile.)
-  auto compute_ds = [&](int n) {
+  auto compute_ds = [&](int n, auto set) {
+    auto& acc_s = pick_set<decltype(set)::value == 0>(acc_s0, acc_s1);
+    auto& acc_dp = pick_set<decltype(set)::value == 0>(acc_dp0, acc_dp1);
     tile::fence_registers(acc_s);
     tile::fence_registers(acc_dp);
     int const key0 = n * kTileKV;
@@ -228,23 +248,28 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
           fmaf(acc_s[i], args.score_mul, bias_t));
       return prob * (1.0f - prob) * acc_dp[i] * args.ds_scale;
     };
+    // (dS goes straight into the packed fragment: writing it back into the S accumulator, whose
+    // next wgmma group may be in flight by then, made ptxas serialise the wgmma pipeline.)
     if (key0 + kTileKV > unmasked_end) {
       int const key_end_row[2] = {len.key_end(row0 + frag_row), len.key_end(row0 + frag_row + 8)};
-      SIGATTN_PRAGMA_UNROLL
-      for (int i = 0; i < kSRegs; ++i) {
+      auto masked = [&](int i) {
         int const key = key0 + (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
         float const ds = ds_of(i);
-        acc_s[i] = key >= key_end_row[(i >> 1) & 1] ? 0.0f : ds;
-      }
+        return key >= key_end_row[(i >> 1) & 1] ? 0.0f : ds;
+      };
+      SIGATTN_PRAGMA_UNROLL
+      for (int kk = 0; kk < kDsSteps; ++kk)
+        SIGATTN_PRAGMA_UNROLL
+        for (int q = 0; q < 4; ++q)
+          ds_frag[kk][q] = detail::pack2<Element>(masked(8 * kk + 2 * q),
+                                                  masked(8 * kk + 2 * q + 1));
     } else {
       SIGATTN_PRAGMA_UNROLL
-      for (int i = 0; i < kSRegs; ++i) acc_s[i] = ds_of(i);
+      for (int kk = 0; kk < kDsSteps; ++kk)
+        SIGATTN_PRAGMA_UNROLL
+        for (int q = 0; q < 4; ++q)
+          ds_frag[kk][q] = detail::pack2<Element>(ds_of(8 * kk + 2 * q), ds_of(8 * kk + 2 * q + 1));
     }
-    SIGATTN_PRAGMA_UNROLL
-    for (int kk = 0; kk < kDsSteps; ++kk)
-      SIGATTN_PRAGMA_UNROLL
-      for (int q = 0; q < 4; ++q)
-        ds_frag[kk][q] = detail::pack2<Element>(acc_s[8 * kk + 2 * q], acc_s[8 * kk + 2 * q + 1]);
   };
   // dQ += dS(n) K(n), K N-major (D contiguous) over the tile's keys.
   auto issue_dq = [&](int n) {
@@ -261,22 +286,40 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
     tile::wgmma_commit();
   };
 
-  tile::mbarrier_wait(q_full, 0);
-  wait_kv(0);
-  issue_s_dp(0);
-  tile::wgmma_wait<0>();
-  SIGATTN_PRAGMA_NO_UNROLL
-  for (int n = 0; n + 1 < n_tiles; ++n) {
-    compute_ds(n);
-    issue_dq(n);
+  // Tile n in accumulator set n % 2, its S and dP complete on entry: S(n + 1) and dP(n + 1) are
+  // issued into the other set, dS(n) is computed while they run, dQ(n) follows them, and the
+  // step ends with nothing in flight. (With groups still in flight across the loop's back edge,
+  // ptxas serialised every wgmma of the kernel: C7515.)
+  auto step = [&](int n, auto set, auto next_set) {
     wait_kv(n + 1);
-    issue_s_dp(n + 1);
-    tile::wgmma_wait<0>();  // dQ(n), S(n + 1) and dP(n + 1) complete
+    issue_s_dp(n + 1, next_set);
+    compute_ds(n, set);
+    issue_dq(n);
+    tile::wgmma_wait<0>();
     tile::fence_registers(acc_dq);
     tile::mbarrier_arrive(kv_empty(n % kStages));  // this thread is done with K(n) and V(n)
+  };
+  auto last = [&](int n, auto set) {
+    compute_ds(n, set);
+    issue_dq(n);
+    tile::wgmma_wait<0>();
+  };
+  tile::mbarrier_wait(q_full, 0);
+  wait_kv(0);
+  issue_s_dp(0, Set0{});
+  tile::wgmma_wait<0>();
+  int n = 0;
+  SIGATTN_PRAGMA_NO_UNROLL
+  for (; n + 2 < n_tiles; n += 2) {
+    step(n, Set0{}, Set1{});
+    step(n + 1, Set1{}, Set0{});
   }
-  compute_ds(n_tiles - 1);
-  issue_dq(n_tiles - 1);
+  if (n + 1 < n_tiles) {
+    step(n, Set0{}, Set1{});
+    last(n + 1, Set1{});
+  } else {
+    last(n, Set0{});
+  }
   tile::wgmma_wait<0>();
   tile::fence_registers(acc_dq);
 
