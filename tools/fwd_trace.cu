@@ -16,7 +16,11 @@
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets fwd_trace and fwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
 //        -DSIGATTN_ENABLE_FP16=0 -Iinclude tools/fwd_trace.cu -o fwd_trace
-//   fwd_trace D S OUTFILE
+//   fwd_trace D S OUTFILE [dense|uniform]
+//
+// With `uniform` the batch is padded: q_lens = kv_lens drawn uniformly from [S/4, S], the lengths
+// of the benchmark's `--ragged uniform` rows (bench/bench_util.cuh's make_lengths), and TFLOP/s
+// counts the real tokens' scores, as the benchmark does.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -24,6 +28,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "../bench/bench_util.cuh"
 #include "trace_common.cuh"
 
 namespace fwd_trace {
@@ -58,8 +63,9 @@ float run(sigattn::FwdParams const& p, int reps) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: fwd_trace D S OUTFILE\n");
+  bool const uniform = argc == 5 && std::string(argv[4]) == "uniform";
+  if (argc < 4 || argc > 5 || (argc == 5 && !uniform && std::string(argv[4]) != "dense")) {
+    std::fprintf(stderr, "usage: fwd_trace D S OUTFILE [dense|uniform]\n");
     return 2;
   }
   int const d = std::atoi(argv[1]), s = std::atoi(argv[2]);
@@ -81,6 +87,18 @@ int main(int argc, char** argv) {
   p.max_q_len = s, p.max_kv_len = s;
   sigattn::Strides const st{int64_t{s} * heads * d, int64_t{heads} * d, d};
   p.q_stride = p.k_stride = p.v_stride = p.o_stride = st;
+  double pairs = double(batch) * s * s;  // real (query, key) pairs of one head
+  int32_t* lens = nullptr;
+  if (uniform) {
+    std::vector<int32_t> const h_lens =
+        sigattn_bench::make_lengths(sigattn_bench::Ragged::kUniform, batch, s);
+    pairs = 0;
+    for (int32_t len : h_lens) pairs += sigattn_bench::score_pairs(len, len, false);
+    TRACE_CHECK(cudaMalloc(&lens, h_lens.size() * sizeof(int32_t)));
+    TRACE_CHECK(cudaMemcpy(lens, h_lens.data(), h_lens.size() * sizeof(int32_t),
+                           cudaMemcpyHostToDevice));
+    p.q_lens = p.kv_lens = lens;
+  }
   float ms = 0;
   int consumers = 0;
   if (d == 64) {
@@ -101,9 +119,9 @@ int main(int argc, char** argv) {
   double sum = 0;
   trace_common::add_checksum(out, hash, sum);
   std::printf("O checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
-  double const flop = 4.0 * batch * heads * double(s) * s * d;
-  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst)\n", d, s, ms, flop / ms / 1e9,
-              kTraced);
+  double const flop = 4.0 * heads * pairs * d;
+  std::printf("D=%d S=%d %s: %.4f ms, %.1f TFLOP/s real (%s build, burst)\n", d, s,
+              uniform ? "uniform" : "dense", ms, flop / ms / 1e9, kTraced);
   trace_common::write_trace(argv[3], d, s, fwd_trace::kTraceCtas, fwd_trace::kMaxConsumers,
                             fwd_trace::kMaxEvents, consumers, ms, fwd_trace::g_trace);
   return 0;

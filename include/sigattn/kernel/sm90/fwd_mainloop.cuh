@@ -46,7 +46,7 @@
 namespace sigattn::kernel::sm90 {
 
 // Named barrier ids (0 is __syncthreads).
-constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed
+constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed (no turns)
 constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged
 constexpr int kBarrierTurn0 = 6;      // + consumer index: that warpgroup may issue its products
 static_assert(kBarrierEpilogue0 + 4 <= kBarrierTurn0 && kBarrierTurn0 + 4 <= 16,
@@ -480,23 +480,30 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     FwdTileScores const ts = tile_scores(w, smem.info(info_slot)->bias_t);
     // V(n) ready for its product: landed, and zeroed past kv_len in the tile that crosses it.
     // (`landed`: the caller has seen V(n)'s phase complete already.)
+    // Without turns all consumers share the zeroing and meet at a barrier of all of them. With
+    // turns consumer 0, the first in the turns' order, zeroes the rows alone, and only its own
+    // warpgroup waits for the writes (its barrier kBarrierEpilogue0): every call of wait_v(n)
+    // comes before the caller's turn that issues P(n) V(n), and the other consumers issue theirs
+    // after consumer 0's turn (bar.arrive, then their bar.sync), so the turns order the zeros
+    // before every product that reads them. A barrier of all consumers here would wait for the
+    // last of them, about half an iteration behind the first, and undo their offset (session
+    // 33's timelines: the tile crossing kv_len took about 700 cycles longer than a whole one).
     auto wait_v = [&](int n, bool landed = false) {
       int const stage = kv_iter % kStages;
       int const key0 = n * kTileKV;
       if (!landed) tile::mbarrier_wait(smem.v_full(stage), (kv_iter / kStages) & 1);
-      if (key0 + kTileKV > ts.len.kv_len) {
-        // The tile that crosses kv_len: zero V's padded rows (all consumers share the work),
-        // make the writes visible to the tensor cores, and let every consumer see them.
+      if (key0 + kTileKV > ts.len.kv_len && (!kTurns || consumer == 0)) {
+        constexpr int kThreads = kTurns ? 128 : Traits::kConsumerThreads;
         int const first = max(ts.len.kv_len - key0, 0);
         int const chunks = (kTileKV - first) * kChunksPerRow;
-        for (int idx = consumer_thread; idx < chunks; idx += Traits::kConsumerThreads) {
+        for (int idx = consumer_thread; idx < chunks; idx += kThreads) {
           int const r = first + idx / kChunksPerRow;
           int const col = (idx % kChunksPerRow) * 8;
           *reinterpret_cast<uint4*>(smem.v(stage) + tile::swizzled_block_offset<kTileKV>(
                                                         r, col)) = make_uint4(0, 0, 0, 0);
         }
         tile::fence_proxy_async_shared();
-        tile::named_barrier_sync(kBarrierConsumers, Traits::kConsumerThreads);
+        tile::named_barrier_sync(kTurns ? kBarrierEpilogue0 : kBarrierConsumers, kThreads);
       }
     };
     // With O staged in the Q buffer, the buffer is released after the epilogue; otherwise as
@@ -513,7 +520,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // warpgroups' rows end before the last ones' (192-row tiles of 128-key tiles at D = 64: one
     // key tile fewer for some). The key tiles past them take only the barrier steps of a working
     // warpgroup in the same order (each release after the matching wait, the turns where the
-    // kernel takes them, and the V-zeroing barrier as many times), so that the other warpgroups
+    // kernel takes them, and wait_v with its zeroing as many times), so that the other warpgroups
     // run alone on the tensor cores; their P would be all zeros. A piece of the split tail visits
     // the key tiles [n_begin, n_end) only, and this warpgroup those of them below my_tiles:
     // [n_begin, my_end).
