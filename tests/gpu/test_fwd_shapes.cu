@@ -193,6 +193,12 @@ TEST_CASE("forward: Hopper shapes outside the registry", "[forward][small][shape
     if (shape.fast_sigmoid_too) {
       s.sigmoid = SigmoidMode::kFast;
       check_shape(shape.launch, shape.workspace, s);
+      // Bottom-right: in entry 0 (100 queries, 257 keys) the first consumer's rows see keys up to
+      // 220 only, so the 64-key tile that crosses kv_len is the second consumer's alone, while
+      // the first one zeroes its V rows (with turns: the fast sigmoid's three-consumer kernels).
+      s.causal = Causal::kBottomRight;
+      check_shape(shape.launch, shape.workspace, s);
+      s.causal = Causal::kNone;
       s.sigmoid = SigmoidMode::kAccurate;
     }
 

@@ -47,7 +47,8 @@ namespace sigattn::kernel::sm90 {
 
 // Named barrier ids (0 is __syncthreads).
 constexpr int kBarrierConsumers = 1;  // all consumer threads: V boundary rows zeroed (no turns)
-constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged
+constexpr int kBarrierEpilogue0 = 2;  // + consumer index: one warpgroup's O tile staged (and
+                                      // with turns, consumer 0's zeros of V's boundary rows)
 constexpr int kBarrierTurn0 = 6;      // + consumer index: that warpgroup may issue its products
 static_assert(kBarrierEpilogue0 + 4 <= kBarrierTurn0 && kBarrierTurn0 + 4 <= 16,
               "the ids of up to four consumers' barriers stay apart and below 16");
@@ -520,8 +521,11 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // warpgroups' rows end before the last ones' (192-row tiles of 128-key tiles at D = 64: one
     // key tile fewer for some). The key tiles past them take only the barrier steps of a working
     // warpgroup in the same order (each release after the matching wait, the turns where the
-    // kernel takes them, and wait_v with its zeroing as many times), so that the other warpgroups
-    // run alone on the tensor cores; their P would be all zeros. A piece of the split tail visits
+    // kernel takes them, and wait_v as many times), so that the other warpgroups run alone on
+    // the tensor cores; their P would be all zeros. With turns consumer 0's wait_v in those steps
+    // is needed for the others' results: it zeroes V's boundary rows for all consumers, also in
+    // a tile its own rows do not see (bottom-right causal with kv_len > q_len, or a causal tile
+    // of three consumers). A piece of the split tail visits
     // the key tiles [n_begin, n_end) only, and this warpgroup those of them below my_tiles:
     // [n_begin, my_end).
     int const my_rows = consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0;
