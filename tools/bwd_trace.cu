@@ -21,13 +21,17 @@
 //   cmake -DSIGATTN_BUILD_TOOLS=ON ... (targets bwd_trace and bwd_trace_off), or
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSIGATTN_ENABLE_SM90A=1 \
 //        -DSIGATTN_ENABLE_FP16=0 -Iinclude tools/bwd_trace.cu -o bwd_trace
-//   bwd_trace D S OUTFILE [FIRST_CTA | sm:K]
+//   bwd_trace D S OUTFILE [FIRST_CTA | sm:K] [dense|uniform]
+//
+// With `uniform` the batch is padded: q_lens = kv_lens drawn as the benchmark's `--ragged uniform`
+// rows (uniform in [S/4, S]), and TFLOP/s counts the real tokens' scores, as the benchmark does.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "trace_common.cuh"
@@ -126,8 +130,15 @@ float measure(sigattn::BwdParams const& p, void* workspace, float& traced_ms) {
 }
 
 int main(int argc, char** argv) {
+  // The last optional argument may name the batch: dense (the default) or uniform.
+  bool uniform = false;
+  if (argc >= 5 && (std::string(argv[argc - 1]) == "uniform" ||
+                    std::string(argv[argc - 1]) == "dense")) {
+    uniform = std::string(argv[argc - 1]) == "uniform";
+    --argc;
+  }
   if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: bwd_trace D S OUTFILE [FIRST_CTA | sm:K]\n");
+    std::fprintf(stderr, "usage: bwd_trace D S OUTFILE [FIRST_CTA | sm:K] [dense|uniform]\n");
     return 2;
   }
   bool const by_sm = argc == 5 && std::strncmp(argv[4], "sm:", 3) == 0;
@@ -171,6 +182,8 @@ int main(int argc, char** argv) {
   p.fwd.q_stride = p.fwd.k_stride = p.fwd.v_stride = p.fwd.o_stride = st;
   p.dout = dout, p.dq = dq, p.dk = dk, p.dv = dv;
   p.dout_stride = p.dq_stride = p.dk_stride = p.dv_stride = st;
+  double pairs = double(batch) * s * s;  // real (query, key) pairs of one head
+  if (uniform) p.fwd.q_lens = p.fwd.kv_lens = trace_common::uniform_lengths(batch, s, pairs);
   size_t const workspace_size = sigattn::workspace_bytes(p);
   TRACE_CHECK(cudaMalloc(&workspace, workspace_size));
   float ms = 0, traced_ms = 0;
@@ -195,9 +208,10 @@ int main(int argc, char** argv) {
     trace_common::add_checksum(h, hash, sum);
   }
   std::printf("dQ, dK, dV checksum %016llx sum %.6e\n", static_cast<unsigned long long>(hash), sum);
-  double const flop = 2.5 * 4.0 * batch * heads * double(s) * s * d;
-  std::printf("D=%d S=%d: %.4f ms, %.1f TFLOP/s (%s build, burst; the traced call %.4f ms)\n", d, s,
-              ms, flop / ms / 1e9, kTraced, traced_ms);
+  double const flop = 2.5 * 4.0 * heads * pairs * d;
+  std::printf("D=%d S=%d %s: %.4f ms, %.1f TFLOP/s real (%s build, burst; the traced call %.4f"
+              " ms)\n",
+              d, s, uniform ? "uniform" : "dense", ms, flop / ms / 1e9, kTraced, traced_ms);
   trace_common::write_trace(argv[3], d, s, bwd_trace::kTraceCtas, bwd_trace::kMaxConsumers,
                             bwd_trace::kMaxEvents, consumers, ms, bwd_trace::g_trace);
   return 0;

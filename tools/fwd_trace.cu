@@ -28,7 +28,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "../bench/bench_util.cuh"
+#include <string>
+
 #include "trace_common.cuh"
 
 namespace fwd_trace {
@@ -88,17 +89,7 @@ int main(int argc, char** argv) {
   sigattn::Strides const st{int64_t{s} * heads * d, int64_t{heads} * d, d};
   p.q_stride = p.k_stride = p.v_stride = p.o_stride = st;
   double pairs = double(batch) * s * s;  // real (query, key) pairs of one head
-  int32_t* lens = nullptr;
-  if (uniform) {
-    std::vector<int32_t> const h_lens =
-        sigattn_bench::make_lengths(sigattn_bench::Ragged::kUniform, batch, s);
-    pairs = 0;
-    for (int32_t len : h_lens) pairs += sigattn_bench::score_pairs(len, len, false);
-    TRACE_CHECK(cudaMalloc(&lens, h_lens.size() * sizeof(int32_t)));
-    TRACE_CHECK(cudaMemcpy(lens, h_lens.data(), h_lens.size() * sizeof(int32_t),
-                           cudaMemcpyHostToDevice));
-    p.q_lens = p.kv_lens = lens;
-  }
+  if (uniform) p.q_lens = p.kv_lens = trace_common::uniform_lengths(batch, s, pairs);
   float ms = 0;
   int consumers = 0;
   if (d == 64) {

@@ -1,8 +1,8 @@
 // What tools/fwd_trace.cu and tools/bwd_trace.cu share: error checks, the inputs' values, the
-// outputs' checksum, the median time of a launch and the trace file (a header of six int32: D, S,
-// traced CTAs, warpgroup slots per CTA, events per slot, consumers per CTA; the median time in ms
-// as a float; then the (SM clock, event | value << 8) pairs, slot after slot; tools/fwd_trace.py's
-// load() reads it).
+// padded batches' lengths, the outputs' checksum, the median time of a launch and the trace file
+// (a header of six int32: D, S, traced CTAs, warpgroup slots per CTA, events per slot, consumers
+// per CTA; the median time in ms as a float; then the (SM clock, event | value << 8) pairs, slot
+// after slot; tools/fwd_trace.py's load() reads it).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -15,6 +15,8 @@
 #include <cstring>
 #include <sigattn/api.hpp>
 #include <vector>
+
+#include "../bench/bench_util.cuh"
 
 #define TRACE_CHECK(x)                                                                        \
   do {                                                                                        \
@@ -42,6 +44,21 @@ inline void fill_uniform(std::vector<__nv_bfloat16>& h, uint64_t& seed) {
     e = __float2bfloat16(static_cast<float>((seed >> 11) * (1.0 / 9007199254740992.0)) * 3.4f -
                          1.7f);
   }
+}
+
+/// A padded batch: `batch` lengths drawn uniformly from [s/4, s], the benchmark's `--ragged
+/// uniform` rows (bench_util.cuh's make_lengths), copied to a new device array (to serve as both
+/// q_lens and kv_lens). `pairs` becomes their real (query, key) pairs per head, non-causal.
+inline int32_t* uniform_lengths(int batch, int s, double& pairs) {
+  std::vector<int32_t> const h_lens =
+      sigattn_bench::make_lengths(sigattn_bench::Ragged::kUniform, batch, s);
+  pairs = 0;
+  for (int32_t len : h_lens) pairs += sigattn_bench::score_pairs(len, len, false);
+  int32_t* lens = nullptr;
+  TRACE_CHECK(cudaMalloc(&lens, h_lens.size() * sizeof(int32_t)));
+  TRACE_CHECK(
+      cudaMemcpy(lens, h_lens.data(), h_lens.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+  return lens;
 }
 
 /// Adds the 16-bit patterns of `h` to an FNV-1a style `hash` (start: 1469598103934665603) and its
