@@ -525,9 +525,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     // the tensor cores; their P would be all zeros. With turns consumer 0's wait_v in those steps
     // is needed for the others' results: it zeroes V's boundary rows for all consumers, also in
     // a tile its own rows do not see (bottom-right causal with kv_len > q_len, or a causal tile
-    // of three consumers). A piece of the split tail visits
-    // the key tiles [n_begin, n_end) only, and this warpgroup those of them below my_tiles:
-    // [n_begin, my_end).
+    // of three consumers). A piece of the split tail visits the key tiles [n_begin, n_end) only,
+    // and this warpgroup those of them below my_tiles: [n_begin, my_end).
     int const my_rows = consumer * 64 < w.q_rows ? min(consumer * 64 + 64, w.q_rows) : 0;
     int const my_tiles = key_tiles_through<Traits>(w.len, w.row0, my_rows);
     int const n_begin = w.n_begin;
