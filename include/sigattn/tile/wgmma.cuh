@@ -29,6 +29,20 @@ SIGATTN_HOST_DEVICE int swizzled_block_offset(int row, int col) {
   return block * Rows * 128 + row * 128 + chunk * 16 + (col & 7) * 2;
 }
 
+/// Zeroes rows [first, Rows) of a SwizzledBlocks tile of `Cols` columns (16 bytes per step),
+/// shared among `Threads` threads starting at `thread`. (A tile's padded rows, which TMA loaded
+/// from inside the tensor: the writes need fence.proxy.async before a wgmma reads them.)
+template <int Rows, int Cols, int Threads>
+SIGATTN_DEVICE void zero_tail_rows(char* tile, int first, int thread) {
+  constexpr int kChunksPerRow = Cols / 8;
+  int const chunks = (Rows - first) * kChunksPerRow;
+  for (int idx = thread; idx < chunks; idx += Threads) {
+    int const r = first + idx / kChunksPerRow;
+    int const col = (idx % kChunksPerRow) * 8;
+    *reinterpret_cast<uint4*>(tile + swizzled_block_offset<Rows>(r, col)) = make_uint4(0, 0, 0, 0);
+  }
+}
+
 /// Byte offset, from the tile start, of the k16 step `k` of a K-major operand (as k_major_desc):
 /// adding it / 16 to the descriptor of the tile start gives k_major_desc<Rows>(tile, k).
 template <int Rows>
@@ -134,6 +148,16 @@ SIGATTN_DEVICE void fence_registers(uint32_t (&d)[M][4]) {
     SIGATTN_PRAGMA_UNROLL
     for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(d[i][j])::"memory");
   }
+}
+
+/// `a` when `First`, otherwise `b`: one of two accumulator arrays (of the same or different
+/// sizes) chosen at compile time, so that each wgmma group names its registers statically.
+template <bool First, class A, class B>
+SIGATTN_DEVICE auto& pick(A& a, B& b) {
+  if constexpr (First)
+    return a;
+  else
+    return b;
 }
 
 template <int Registers>

@@ -77,15 +77,6 @@ struct DqTmaArgs {
   CUtensorMap v_map;
 };
 
-/// `a` when `First`, otherwise `b`.
-template <bool First, class T>
-SIGATTN_DEVICE T& pick_set(T& a, T& b) {
-  if constexpr (First)
-    return a;
-  else
-    return b;
-}
-
 /// One CTA: the query tile `tile_index` (query tiles from the last, then batch entries, then heads:
 /// under a causal mask the tiles with the most key tiles start first).
 template <class Traits, class Sigmoid>
@@ -199,6 +190,8 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
     tile::mbarrier_wait(kv_full(s), (n / kStages) & 1);
     int const key0 = n * kTileKV;
     if (key0 + kTileKV > len.kv_len) {
+      // (One loop over both tiles: two calls of tile::zero_tail_rows, one per tile, made ptxas
+      // spill 8 bytes in the D = 128 kernels.)
       int const first = max(len.kv_len - key0, 0);
       int const chunks = (kTileKV - first) * kChunksPerRow;
       for (int idx = consumer_thread; idx < 2 * chunks; idx += Traits::kConsumerThreads) {
@@ -214,8 +207,8 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
   };
   // S(n) = Q K(n)^T and dP(n) = dO V(n)^T for this warpgroup's 64 rows, one commit group.
   auto issue_s_dp = [&](int n, auto set) {
-    auto& acc_s = pick_set<decltype(set)::value == 0>(acc_s0, acc_s1);
-    auto& acc_dp = pick_set<decltype(set)::value == 0>(acc_dp0, acc_dp1);
+    auto& acc_s = tile::pick<decltype(set)::value == 0>(acc_s0, acc_s1);
+    auto& acc_dp = tile::pick<decltype(set)::value == 0>(acc_dp0, acc_dp1);
     int const s = n % kStages;
     uint32_t const k_units = smem_units + ((Traits::kStagesOffset + 2 * s * Traits::kKVBytes) >> 4);
     uint32_t const v_units = k_units + (Traits::kKVBytes >> 4);
@@ -238,8 +231,8 @@ SIGATTN_DEVICE void bwd_dq_tile_sm90(BwdArgs const& args, DqTmaArgs const& tma, 
   // last visible key, packed to 16 bits in ds_frag. (Two loops, as the forward's sigmoid: one
   // loop with the condition inside would carry the mask's select into every tile.)
   auto compute_ds = [&](int n, auto set) {
-    auto& acc_s = pick_set<decltype(set)::value == 0>(acc_s0, acc_s1);
-    auto& acc_dp = pick_set<decltype(set)::value == 0>(acc_dp0, acc_dp1);
+    auto& acc_s = tile::pick<decltype(set)::value == 0>(acc_s0, acc_s1);
+    auto& acc_dp = tile::pick<decltype(set)::value == 0>(acc_dp0, acc_dp1);
     tile::fence_registers(acc_s);
     tile::fence_registers(acc_dp);
     int const key0 = n * kTileKV;

@@ -213,20 +213,6 @@ SIGATTN_HOST_DEVICE uint32_t pair_keep(uint32_t inside, int b) {
          (static_cast<uint32_t>(static_cast<int32_t>(inside << (30 - b)) >> 31) & 0xFFFF0000u);
 }
 
-/// Zeroes rows [first, Rows) of a SwizzledBlocks tile of `Cols` columns (16 bytes per step),
-/// shared among `Threads` threads starting at `thread`.
-template <int Rows, int Cols, int Threads>
-SIGATTN_DEVICE void zero_tail_rows(char* tile, int first, int thread) {
-  constexpr int kChunksPerRow = Cols / 8;
-  int const chunks = (Rows - first) * kChunksPerRow;
-  for (int idx = thread; idx < chunks; idx += Threads) {
-    int const r = first + idx / kChunksPerRow;
-    int const col = (idx % kChunksPerRow) * 8;
-    *reinterpret_cast<uint4*>(tile + tile::swizzled_block_offset<Rows>(r, col)) =
-        make_uint4(0, 0, 0, 0);
-  }
-}
-
 template <class Traits, class Sigmoid, bool ComputeDq, bool MayMask = true>
 SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* smem_raw,
                              int64_t tile_index) {
@@ -383,11 +369,11 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
       // dQ = dS K reduces over all keys of the tile: K's padded rows must be zeros, not NaN.
       // Without masks K's and V's, in either mode, so that S^T and dP^T hold no NaN from them
       // (MayMask above).
-      zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.k(), kv_rows,
-                                                                  consumer_thread);
+      tile::zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.k(), kv_rows,
+                                                                        consumer_thread);
       if constexpr (!MayMask)
-        zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.v(), kv_rows,
-                                                                    consumer_thread);
+        tile::zero_tail_rows<kTileKV, kHeadDim, Traits::kConsumerThreads>(smem.v(), kv_rows,
+                                                                          consumer_thread);
       tile::fence_proxy_async_shared();
       // The zeroed rows are visible to every consumer's wgmma before the first product.
       tile::named_barrier_sync(BwdBarrier::kConsumers, Traits::kConsumerThreads);
@@ -414,8 +400,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
     if ((!kTurns || consumer == 0) && q0 + kTileQ > len.q_len) {
       constexpr int kThreads = kTurns ? 128 : Traits::kConsumerThreads;
       int const first = len.q_len - q0;
-      zero_tail_rows<kTileQ, kHeadDim, kThreads>(smem.q(s), first, consumer_thread);
-      zero_tail_rows<kTileQ, kHeadDim, kThreads>(smem.dout(s), first, consumer_thread);
+      tile::zero_tail_rows<kTileQ, kHeadDim, kThreads>(smem.q(s), first, consumer_thread);
+      tile::zero_tail_rows<kTileQ, kHeadDim, kThreads>(smem.dout(s), first, consumer_thread);
       tile::fence_proxy_async_shared();
       tile::named_barrier_sync(kTurns ? BwdBarrier::kGroup0 : BwdBarrier::kConsumers, kThreads);
     }
@@ -534,7 +520,8 @@ SIGATTN_DEVICE void bwd_tile(BwdArgs const& args, BwdTmaArgs const& tma, char* s
   if constexpr (kIdlePath && ComputeDq) {
     if (idle) {
       for (int buffer = 0; buffer < 2; ++buffer)
-        zero_tail_rows<kTileKV, kTileQ, 128>(smem.ds(buffer), consumer * 64, consumer_thread & 127);
+        tile::zero_tail_rows<kTileKV, kTileQ, 128>(smem.ds(buffer), consumer * 64,
+                                                   consumer_thread & 127);
       tile::fence_proxy_async_shared();  // (ordered before the leader's dQ by the turns)
     }
   }

@@ -300,15 +300,6 @@ SIGATTN_DEVICE FwdTileScores tile_scores(FwdTilePlan const& w, float bias_t) {
   return {w.len, w.row0, w.len.key_end(w.row0), bias_t};
 }
 
-/// `a` when `First`, otherwise `b` (a reference to either of two arrays of different sizes).
-template <bool First, class A, class B>
-SIGATTN_DEVICE auto& pick(A& a, B& b) {
-  if constexpr (First)
-    return a;
-  else
-    return b;
-}
-
 /// Consumer warpgroup `consumer` (64 query rows of every work tile). Per key tile n the order is
 ///   issue S(n+1) = Q K(n+1)^T;  issue O += P(n) V(n);  wait S(n+1);  P(n+1) = sigmoid(S(n+1))
 ///   in fp32, in place;  wait the PV product;  release stage n;  pack P(n+1) to 16 bits,
@@ -389,7 +380,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   float acc_h[Traits::kHalfLastTile ? kTileKV / 4 : 1];  // (unused without the half width)
   uint32_t p_frag[kPSteps][4];
   auto acc_of = [&](auto width) -> auto& {
-    return pick<decltype(width)::value == kTileKV>(acc_s, acc_h);
+    return tile::pick<decltype(width)::value == kTileKV>(acc_s, acc_h);
   };
 
   // S = Q K^T over the first `width` keys of the stage's K tile, into acc_of(width).
@@ -495,14 +486,8 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
       if (!landed) tile::mbarrier_wait(smem.v_full(stage), (kv_iter / kStages) & 1);
       if (key0 + kTileKV > ts.len.kv_len && (!kTurns || consumer == 0)) {
         constexpr int kThreads = kTurns ? 128 : Traits::kConsumerThreads;
-        int const first = max(ts.len.kv_len - key0, 0);
-        int const chunks = (kTileKV - first) * kChunksPerRow;
-        for (int idx = consumer_thread; idx < chunks; idx += kThreads) {
-          int const r = first + idx / kChunksPerRow;
-          int const col = (idx % kChunksPerRow) * 8;
-          *reinterpret_cast<uint4*>(smem.v(stage) + tile::swizzled_block_offset<kTileKV>(
-                                                        r, col)) = make_uint4(0, 0, 0, 0);
-        }
+        tile::zero_tail_rows<kTileKV, kHeadDim, kThreads>(
+            smem.v(stage), max(ts.len.kv_len - key0, 0), consumer_thread);
         tile::fence_proxy_async_shared();
         tile::named_barrier_sync(kTurns ? kBarrierEpilogue0 : kBarrierConsumers, kThreads);
       }
