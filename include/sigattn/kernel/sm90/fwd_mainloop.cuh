@@ -20,8 +20,8 @@
 // take turns issuing their products except in the accurate sigmoid's three-consumer kernels and
 // the four-consumer ones (fwd_consumer's kTurns). O leaves through the tile's own Q buffer
 // (kStagedO), which its S products no longer read, by TMA stores, and that buffer is released for
-// a later Q tile (the one after next with two buffers); otherwise straight from the accumulator
-// fragment.
+// a later Q tile (the one after next with two buffers, once the next tile's first S product is
+// issued); otherwise straight from the accumulator fragment.
 //
 // Padding: key tiles past the rows' last visible key are never loaded; only the tile that crosses
 // a limit is masked (P = 0 by a select, so NaN in padded K rows never leaks). V rows past kv_len in
@@ -441,6 +441,25 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
   int const items = static_cast<int>(smem.schedule().items);
   int kv_iter = 0;
   int q_tiles_begun = 0;  // work items with a visible key so far: the Q buffer and its phase
+  // The Q buffer whose staged O a TMA store may still be reading (-1: none). The store's issuing
+  // thread waits for that read and the warpgroup releases the buffer once the next work item's
+  // first S product is issued (or at the next point of the item that needs no tensor work), so
+  // that the read is not in the way of that issue: the warpgroup's next wgmma waits for every
+  // warp, the issuing thread's too. The buffer is not needed sooner: the next Q tile lands in the
+  // other one. With one Q buffer the next tile needs this one, and the epilogue releases it; so
+  // it does in the four-consumer kernels, whose 112 registers the pending buffer's would spill
+  // (ptxas 13.0: 8 bytes stored, 16 loaded).
+  constexpr bool kDeferQRelease = Traits::kStagedO && kQBuffers > 1 && Traits::kConsumers < 4;
+  int o_store_pending = -1;
+  auto release_staged_o = [&] {
+    if constexpr (kDeferQRelease) {
+      if (o_store_pending >= 0) {
+        if (group_thread == 0) tile::bulk_wait_group_read<0>();
+        tile::mbarrier_arrive(smem.q_empty(o_store_pending));
+        o_store_pending = -1;
+      }
+    }
+  };
   for (int k = 0; k < items; ++k) {
     // The tile's info slot stays ours until the end of the tile (the epilogue reads it again).
     int const info_slot = k & 1;
@@ -458,6 +477,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
           *reinterpret_cast<uint4*>(o + r * p.o_stride.token + (idx % kChunksPerRow) * 8) =
               make_uint4(0, 0, 0, 0);
       }
+      release_staged_o();
       tile::mbarrier_arrive(smem.info_empty(info_slot));
       continue;
     }
@@ -535,6 +555,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
         issue_s(kv_iter % kStages, q_buffer, width);
         turn_pass();
         SIGATTN_FWD_TRACE(kTrIssued, 0);
+        release_staged_o();  // while the S product runs
         tile::wgmma_wait<0>();
         SIGATTN_FWD_TRACE(kTrSReady, 0);
         tile::mbarrier_arrive(smem.k_empty(kv_iter % kStages));
@@ -657,6 +678,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
 
     // Epilogue: rows past q_len are written as zeros. (The plan is derived again from the tile's
     // info slot rather than kept live across the main loop, whose registers are all taken.)
+    release_staged_o();  // the previous tile's, where this one issued no S product
     FwdTilePlan const e = plan_from_info<Traits>(args, *smem.info(info_slot));
     if (e.role != kWholeTile) {
       // A piece of the split tail. This warpgroup's partial sums live in its slot of the
@@ -742,9 +764,12 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
           tile::tma_store_4d(o_map, o_smem + blk * kTileQ * 128 + consumer * 64 * 128, blk * 64,
                              e.row0 + consumer * 64, e.tc.h, e.tc.b);
         tile::bulk_commit_group();
-        tile::bulk_wait_group_read<0>();
+        if constexpr (!kDeferQRelease) tile::bulk_wait_group_read<0>();
       }
-      tile::mbarrier_arrive(smem.q_empty(q_buffer));
+      if constexpr (kDeferQRelease)
+        o_store_pending = q_buffer;
+      else
+        tile::mbarrier_arrive(smem.q_empty(q_buffer));
       SIGATTN_FWD_TRACE(kTrEpiEnd, 0);
     } else {
       // Straight from the accumulator fragment: each thread stores its two rows, 4 bytes per
@@ -768,6 +793,7 @@ SIGATTN_DEVICE void fwd_consumer(FwdArgs const& args, CUtensorMap const* o_map,
     tile::mbarrier_arrive(smem.info_empty(info_slot));
   }
   // The last O stores complete before the CTA exits.
+  release_staged_o();
   if (Traits::kStagedO && group_thread == 0) tile::bulk_wait_group<0>();
   if (consumer == 0) turn_wait();  // the turn handed out at the start
 }
